@@ -1,0 +1,75 @@
+"""Request-scoped dependencies: the database session and the authenticated organisation."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Path, Query, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from solarfleet.auth.tokens import InvalidToken
+from solarfleet.organisations.service import active_client
+
+bearer = HTTPBearer(auto_error=False, description="Access token from POST /oauth2/token/")
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with request.app.state.db.session(write=request.method not in READ_METHODS) as session:
+        yield session
+
+
+DbSession = Annotated[Session, Depends(get_session)]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: an API client acting as administrator of one organisation."""
+
+    organisation_id: uuid.UUID
+    client_id: str
+
+
+def _unauthorized(reason: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=reason, headers={"WWW-Authenticate": "Bearer"})
+
+
+def authenticated(
+    request: Request,
+    session: DbSession,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    if credentials is None:
+        raise _unauthorized("missing bearer token: send 'Authorization: Bearer <access_token>'")
+    try:
+        claims = request.app.state.tokens.verify(credentials.credentials)
+    except InvalidToken:
+        raise _unauthorized("invalid or expired access token: request a new one at /oauth2/token/") from None
+    client = active_client(session, claims.client_id)
+    if client is None or client.organisation_id != claims.organisation_id:
+        raise _unauthorized("the API client of this token was revoked: request a token with an active client")
+    return Principal(organisation_id=claims.organisation_id, client_id=claims.client_id)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(authenticated)]
+
+OrgId = Annotated[uuid.UUID, Path(description="The organization ID of the user's organization")]
+
+
+def organisation_scope(org_id: OrgId, principal: CurrentPrincipal) -> uuid.UUID:
+    """The path's organisation, once shown to be the token's own."""
+    if org_id != principal.organisation_id:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, detail="this token does not grant access to that organisation"
+        )
+    return org_id
+
+
+ScopedOrg = Annotated[uuid.UUID, Depends(organisation_scope)]
+
+IncludeDeleted = Annotated[bool, Query(description="If true, includes soft-deleted")]

@@ -1,0 +1,67 @@
+"""Request and response bodies of the buildings resource."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import Field
+
+from solarfleet.api.fields import CountryCode, InputModel, Latitude, Longitude, OutputModel
+
+
+class PropertyType(StrEnum):
+    detached = "Detached"
+    semi_detached = "Semi-detached"
+    bungalow = "Bungalow"
+    terraced = "Terraced"
+    end_terrace = "End-terrace"
+    flat = "Flat"
+
+
+class BuildingFields(InputModel):
+    property_type: PropertyType | None = None
+    occupant_type: str | None = Field(default=None, max_length=50)
+    space_heating: str | None = Field(default=None, max_length=50)
+    water_heating: str | None = Field(default=None, max_length=50)
+    property_size_m2: int | None = Field(default=None, ge=0, le=1_000_000, description="Living area in m²")
+    property_age: int | None = Field(default=None, ge=0, le=2000, description="Age of the building in years")
+    num_occupants: int | None = Field(default=None, ge=0, le=1000)
+    photovoltaic: bool | None = Field(default=None, description="The building has a PV system")
+    street_and_number: str | None = Field(default=None, max_length=100)
+    street_add_info: str | None = Field(default=None, max_length=100)
+    zip_code: str | None = Field(default=None, max_length=20)
+    town: str | None = Field(default=None, max_length=100)
+    country: CountryCode | None = None
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+
+
+class BuildingCreate(BuildingFields):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class BuildingUpdate(BuildingFields):
+    name: str = Field(default=None, min_length=1, max_length=100)
+
+
+class BuildingOut(OutputModel):
+    id: uuid.UUID
+    name: str
+    property_type: PropertyType | None
+    occupant_type: str | None
+    space_heating: str | None
+    water_heating: str | None
+    property_size_m2: int | None
+    property_age: int | None
+    num_occupants: int | None
+    photovoltaic: bool | None
+    street_and_number: str | None
+    street_add_info: str | None
+    zip_code: str | None
+    town: str | None
+    country: str | None
+    latitude: float | None
+    longitude: float | None
+    deleted_at: datetime | None = Field(description="When set, the building is considered deleted.")

@@ -1,0 +1,44 @@
+"""The catalogue: device models and the cloud services (or local protocols) they connect through."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import ForeignKey, Integer, String, Text, Uuid
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from solarfleet.database import Base
+
+# How solarfleet reaches a device: through the vendor's cloud API, or a protocol spoken only on the
+# home network (which needs a gateway in the home to relay it).
+ACCESS_CLOUD_API = "cloud_api"
+ACCESS_LOCAL_PROTOCOL = "local_protocol"
+ACCESS_SIMULATED = "simulated"
+
+
+class CloudService(Base):
+    __tablename__ = "cloud_services"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    access: Mapped[str] = mapped_column(String(20))
+    connector: Mapped[str] = mapped_column(String(40))
+    signup_link: Mapped[str | None] = mapped_column(String(500))
+    instructions: Mapped[str] = mapped_column(Text)
+
+    @property
+    def needs_gateway(self) -> bool:
+        return self.access == ACCESS_LOCAL_PROTOCOL
+
+
+class DeviceModel(Base):
+    __tablename__ = "device_models"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    manufacturer: Mapped[str] = mapped_column(String(100))
+    model: Mapped[str] = mapped_column(String(150))
+    year: Mapped[int | None] = mapped_column(Integer)
+    device_type: Mapped[str] = mapped_column(String(20), default="inverter")
+    cloud_service_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("cloud_services.id"))
+
+    cloud_service: Mapped[CloudService] = relationship(lazy="joined")

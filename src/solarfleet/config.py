@@ -1,0 +1,80 @@
+"""Settings from `SOLARFLEET_*` environment variables, and the service's own secrets.
+
+Secrets that are not given by environment are generated once into the state directory
+(`var/` by default) with mode 0600, so a fresh install works without preparation and a
+restart keeps issued tokens valid.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+TOKEN_LIFETIME_SECONDS = 36000
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SOLARFLEET_", extra="ignore")
+
+    state_dir: Path = Field(
+        default=Path("var"), description="Where the SQLite file and generated secrets live."
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite file `<state_dir>/solarfleet.db`."
+    )
+    token_signing_key: SecretStr | None = Field(default=None, description="HMAC key for access tokens.")
+    encryption_keys: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated Fernet keys for device credentials; the first encrypts, all decrypt.",
+    )
+    public_base_url: str = Field(default="http://127.0.0.1:8000", description="Address partners reach us at.")
+    failed_auth_limit: int = Field(default=5, ge=1, description="Failed client logins allowed per window.")
+    failed_auth_window_seconds: float = Field(default=60.0, gt=0)
+    log_format: str = Field(default="console", pattern="^(console|json)$")
+    log_level: str = Field(default="INFO")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.state_dir / 'solarfleet.db').resolve()}"
+
+    def signing_key(self) -> bytes:
+        if self.token_signing_key is not None:
+            return self.token_signing_key.get_secret_value().encode()
+        return _load_or_create_secret(self.state_dir / "token_signing.key", lambda: secrets.token_urlsafe(48))
+
+    def fernet_keys(self) -> list[bytes]:
+        if self.encryption_keys is not None:
+            return [
+                k.strip().encode() for k in self.encryption_keys.get_secret_value().split(",") if k.strip()
+            ]
+        from cryptography.fernet import Fernet
+
+        key = _load_or_create_secret(
+            self.state_dir / "encryption.key", lambda: Fernet.generate_key().decode()
+        )
+        return [key]
+
+
+def _load_or_create_secret(path: Path, make: Callable[[], str]) -> bytes:
+    """Read a secret file, creating it atomically with mode 0600 when missing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(make())
+    return path.read_bytes().strip()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,292 @@
+"""Inverters of a user: registration, configuration, soft deletion and the response objects."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, exists, select
+from sqlalchemy.orm import Session
+
+from solarfleet.api.errors import FieldError, NotFound
+from solarfleet.buildings.models import Building
+from solarfleet.catalogue.models import CloudService, DeviceModel
+from solarfleet.catalogue.schemas import DeviceTypeOut
+from solarfleet.database import utcnow
+from solarfleet.inverters import derived
+from solarfleet.inverters.models import Inverter, InverterAction
+from solarfleet.inverters.schemas import (
+    NEVER,
+    ActionOut,
+    DeviceFlagsUpdate,
+    DeviceModelOutput,
+    InverterCreate,
+    InverterDetailOut,
+    InverterOut,
+    InverterWritable,
+    OwnerOutput,
+)
+from solarfleet.users.models import User
+from solarfleet.users.service import live_user
+
+# Changing any of these is a change of "rating, capacity or preferences".
+INFORMATION_FIELDS = frozenset(
+    {
+        "solar_power_rating_kw",
+        "is_battery_connected",
+        "battery_capacity_kwh",
+        "min_battery_charge",
+        "max_battery_charge",
+        "user_limits_enabled",
+        "battery_policy",
+    }
+)
+DEVICE_TYPE = DeviceTypeOut.of("inverter")
+_STORED_FIELDS = tuple(
+    name
+    for name in InverterOut.model_fields
+    if name in Inverter.__table__.columns and name != "inverter_forced_mode_since"
+)
+
+_pending_action = (
+    exists()
+    .where(InverterAction.inverter_id == Inverter.id, InverterAction.resolved_at.is_(None))
+    .correlate(Inverter)
+)
+
+
+def _query(organisation_id: uuid.UUID, user_id: uuid.UUID, include_deleted: bool) -> Select:
+    query = (
+        select(Inverter, User, DeviceModel, CloudService, _pending_action)
+        .join(User, User.id == Inverter.user_id)
+        .outerjoin(DeviceModel, DeviceModel.id == Inverter.device_model_id)
+        .outerjoin(CloudService, CloudService.id == DeviceModel.cloud_service_id)
+        .where(Inverter.organisation_id == organisation_id, Inverter.user_id == user_id)
+    )
+    return query if include_deleted else query.where(Inverter.deleted_at.is_(None))
+
+
+def _device_model_out(model: DeviceModel | None, service: CloudService | None) -> DeviceModelOutput:
+    if model is None or service is None:
+        return DeviceModelOutput(device_type=DEVICE_TYPE, manufacturer=None)
+    return DeviceModelOutput(
+        device_type=DeviceTypeOut.of(model.device_type),
+        manufacturer=model.manufacturer,
+        model=model.model,
+        cloud_service_instructions=service.instructions,
+        cloud_service_signup_link=service.signup_link,
+        year=model.year,
+        cloud_service=service.id,
+    )
+
+
+def _fields(
+    inverter: Inverter,
+    owner: User,
+    model: DeviceModel | None,
+    service: CloudService | None,
+    action_needed: bool,
+    now: datetime,
+) -> dict[str, Any]:
+    fields = {name: getattr(inverter, name) for name in _STORED_FIELDS}
+    fields.update(
+        device_model=_device_model_out(model, service),
+        owner=OwnerOutput(
+            id=owner.id,
+            email=owner.email,
+            first_name=owner.first_name,
+            last_name=owner.last_name,
+            external_id=owner.external_user_id,
+        ),
+        building=inverter.building_id,
+        is_pause_power_active=derived.is_pause_power_active(
+            inverter.pause_power_until, inverter.pause_power_confirmed, now
+        ),
+        inverter_forced_mode_since=inverter.inverter_forced_mode_since or NEVER,
+        solar_surplus_w=derived.solar_surplus_w(
+            inverter.current_solar_production_w, inverter.household_consumption_w
+        ),
+        needs_gateway=service.needs_gateway if service is not None else None,
+        action_needed=bool(action_needed),
+    )
+    return fields
+
+
+def list_inverters(
+    session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, include_deleted: bool
+) -> list[InverterOut]:
+    live_user(session, organisation_id, user_id)
+    now = utcnow()
+    rows = session.execute(
+        _query(organisation_id, user_id, include_deleted).order_by(Inverter.created_at, Inverter.id)
+    )
+    return [InverterOut(**_fields(*row, now)) for row in rows]
+
+
+def inverter_detail(
+    session: Session,
+    organisation_id: uuid.UUID,
+    user_id: uuid.UUID,
+    inverter_id: uuid.UUID,
+    include_deleted: bool = False,
+) -> InverterDetailOut:
+    row = session.execute(
+        _query(organisation_id, user_id, include_deleted).where(Inverter.id == inverter_id)
+    ).first()
+    if row is None:
+        raise NotFound("inverter")
+    actions = session.scalars(
+        select(InverterAction)
+        .where(InverterAction.inverter_id == inverter_id, InverterAction.resolved_at.is_(None))
+        .order_by(InverterAction.created_at)
+    )
+    return InverterDetailOut(
+        **_fields(*row, utcnow()),
+        actions=[
+            ActionOut(
+                action=a.action, message=a.message, resolution_link=a.resolution_link, created_at=a.created_at
+            )
+            for a in actions
+        ],
+    )
+
+
+def _live_inverter(
+    session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, inverter_id: uuid.UUID
+) -> Inverter:
+    inverter = session.scalar(
+        select(Inverter).where(
+            Inverter.id == inverter_id,
+            Inverter.organisation_id == organisation_id,
+            Inverter.user_id == user_id,
+            Inverter.deleted_at.is_(None),
+        )
+    )
+    if inverter is None:
+        raise NotFound("inverter")
+    return inverter
+
+
+def _check_building(session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, building_id) -> None:
+    if building_id is None:
+        return
+    found = session.scalar(
+        select(
+            exists().where(
+                Building.id == building_id,
+                Building.organisation_id == organisation_id,
+                Building.user_id == user_id,
+                Building.deleted_at.is_(None),
+            )
+        )
+    )
+    if not found:
+        raise FieldError("building_id", "no building with this id belongs to this user")
+
+
+def _check_battery(inverter: Inverter) -> None:
+    """Rules over the merged state, so a partial update cannot break them."""
+    if (
+        inverter.min_battery_charge is not None
+        and inverter.max_battery_charge is not None
+        and inverter.min_battery_charge > inverter.max_battery_charge
+    ):
+        raise FieldError("min_battery_charge", "must not exceed max_battery_charge")
+    if (
+        inverter.is_battery_connected
+        and inverter.battery_capacity_kwh is None
+        and inverter.inferred_battery_capacity_kwh is None
+    ):
+        raise FieldError(
+            "battery_capacity_kwh", "required when is_battery_connected is true and no capacity is known"
+        )
+
+
+def _apply(inverter: Inverter, changes: dict[str, Any], now: datetime) -> None:
+    changed = {name for name, value in changes.items() if getattr(inverter, name) != value}
+    for name in changed:
+        setattr(inverter, name, changes[name])
+    if changed & INFORMATION_FIELDS:
+        inverter.information_last_updated_at = now
+    if "battery_policy" in changed:
+        inverter.battery_policy_last_updated_at = now
+    if "pause_power_until" in changed:
+        # A new pause must be confirmed by the device again before it counts as active.
+        inverter.pause_power_confirmed = False
+
+
+def register_inverter(
+    session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, body: InverterCreate
+) -> InverterDetailOut:
+    live_user(session, organisation_id, user_id)
+    changes = body.changes()
+    _check_building(session, organisation_id, user_id, changes.get("building_id"))
+    device_model_id = changes.pop("device_model_id", None)
+    if device_model_id is not None and session.get(DeviceModel, device_model_id) is None:
+        raise FieldError("device_model_id", "not in the catalogue; see GET /catalogue/device-models")
+    now = utcnow()
+    inverter = Inverter(
+        organisation_id=organisation_id,
+        user_id=user_id,
+        device_model_id=device_model_id,
+        created_at=now,
+        updated_at=now,
+        external_device_id="",
+    )
+    _apply(inverter, changes, now)
+    _check_battery(inverter)
+    session.add(inverter)
+    session.flush()
+    return inverter_detail(session, organisation_id, user_id, inverter.id)
+
+
+def update_inverter(
+    session: Session,
+    organisation_id: uuid.UUID,
+    user_id: uuid.UUID,
+    inverter_id: uuid.UUID,
+    body: InverterWritable,
+) -> InverterDetailOut:
+    inverter = _live_inverter(session, organisation_id, user_id, inverter_id)
+    changes = body.changes()
+    if "building_id" in changes:
+        _check_building(session, organisation_id, user_id, changes["building_id"])
+    _apply(inverter, changes, utcnow())
+    _check_battery(inverter)
+    session.flush()
+    return inverter_detail(session, organisation_id, user_id, inverter_id)
+
+
+def update_device_flags(
+    session: Session,
+    organisation_id: uuid.UUID,
+    user_id: uuid.UUID,
+    device_id: uuid.UUID,
+    body: DeviceFlagsUpdate,
+) -> InverterDetailOut:
+    inverter = _live_inverter(session, organisation_id, user_id, device_id)
+    changes = body.changes()
+    if changes.get("is_authenticated") is True:
+        raise FieldError(
+            "is_authenticated", "only a successful (re-)authentication by the end user can set it to true"
+        )
+    if changes.get("is_authenticated") is False and inverter.is_authenticated:
+        session.add(
+            InverterAction(
+                inverter_id=inverter.id,
+                action="reauthenticate",
+                message="The partner marked the device's credentials as not working; the end user must "
+                "re-authenticate the device.",
+            )
+        )
+    _apply(inverter, changes, utcnow())
+    session.flush()
+    return inverter_detail(session, organisation_id, user_id, device_id)
+
+
+def delete_inverter(
+    session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, inverter_id: uuid.UUID
+) -> None:
+    inverter = _live_inverter(session, organisation_id, user_id, inverter_id)
+    inverter.deleted_at = utcnow()

@@ -1,0 +1,62 @@
+"""Request and response bodies of the users resource."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import EmailStr, Field
+
+from solarfleet.api.fields import CountryCode, InputModel, Latitude, Longitude, OutputModel
+
+
+class Role(StrEnum):
+    admin = "admin"
+    staff = "staff"
+    user = "user"
+    guest = "guest"
+
+
+class UserFields(InputModel):
+    external_user_id: str | None = Field(default=None, max_length=255, description="The partner's own id")
+    first_name: str | None = Field(default=None, max_length=150)
+    last_name: str | None = Field(default=None, max_length=150)
+    street_and_number: str | None = Field(default=None, max_length=100)
+    street_add_info: str | None = Field(default=None, max_length=100)
+    zip_code: str | None = Field(default=None, max_length=20)
+    town: str | None = Field(default=None, max_length=100)
+    country_iso2: CountryCode | None = None
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+
+
+class UserCreate(UserFields):
+    email: EmailStr = Field(description="Unique among the organisation's users")
+    role: Role = Role.user
+
+
+class UserUpdate(UserFields):
+    email: EmailStr = Field(default=None, description="Unique among the organisation's users")
+    role: Role = None
+
+
+class UserOut(OutputModel):
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    role: Role
+    email: str
+    external_user_id: str | None
+    first_name: str | None
+    last_name: str | None
+    num_inverters: int = Field(description="The user's inverters that are not deleted")
+    is_onboarded: bool = Field(description="At least one of the user's devices completed onboarding")
+    street_and_number: str | None
+    street_add_info: str | None
+    zip_code: str | None
+    town: str | None
+    country: str | None = Field(description="ISO 3166-1 alpha-2 country code")
+    latitude: float | None
+    longitude: float | None
+    joined_at: datetime
+    deleted_at: datetime | None
