@@ -14,9 +14,7 @@ from solarfleet.config import get_settings
 from solarfleet.database import Database
 from solarfleet.logs import configure_logging
 
-app = typer.Typer(
-    help="solarfleet: connect, watch and steer solar inverters and home batteries.", no_args_is_help=True
-)
+app = typer.Typer(help="solarfleet: connect, watch and steer solar inverters and home batteries.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 org_app = typer.Typer(help="Organisations (partners).", no_args_is_help=True)
 client_app = typer.Typer(help="API clients of an organisation.", no_args_is_help=True)

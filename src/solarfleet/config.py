@@ -22,9 +22,7 @@ TOKEN_LIFETIME_SECONDS = 36000
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SOLARFLEET_", extra="ignore")
 
-    state_dir: Path = Field(
-        default=Path("var"), description="Where the SQLite file and generated secrets live."
-    )
+    state_dir: Path = Field(default=Path("var"), description="Where the SQLite file and generated secrets live.")
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default: SQLite file `<state_dir>/solarfleet.db`."
     )
@@ -52,14 +50,10 @@ class Settings(BaseSettings):
 
     def fernet_keys(self) -> list[bytes]:
         if self.encryption_keys is not None:
-            return [
-                k.strip().encode() for k in self.encryption_keys.get_secret_value().split(",") if k.strip()
-            ]
+            return [k.strip().encode() for k in self.encryption_keys.get_secret_value().split(",") if k.strip()]
         from cryptography.fernet import Fernet
 
-        key = _load_or_create_secret(
-            self.state_dir / "encryption.key", lambda: Fernet.generate_key().decode()
-        )
+        key = _load_or_create_secret(self.state_dir / "encryption.key", lambda: Fernet.generate_key().decode())
         return [key]
 
 

@@ -37,15 +37,9 @@ class DemoHome:
 
 HOMES = [
     DemoHome("anna.gruber@example.com", "Anna", "Gruber", "Wien", "AT", 48.2082, 16.3738, "AT", 9.8, 10.2),
-    DemoHome(
-        "jonas.becker@example.com", "Jonas", "Becker", "Freiburg", "DE", 47.999, 7.842, "DE_LU", 7.2, None
-    ),
-    DemoHome(
-        "sara.lindqvist@example.com", "Sara", "Lindqvist", "Malmö", "SE", 55.605, 13.0038, "SE_4", 11.0, 13.5
-    ),
-    DemoHome(
-        "luca.moretti@example.com", "Luca", "Moretti", "Milano", "IT", 45.4642, 9.19, "IT_NORD", 6.0, 7.7
-    ),
+    DemoHome("jonas.becker@example.com", "Jonas", "Becker", "Freiburg", "DE", 47.999, 7.842, "DE_LU", 7.2, None),
+    DemoHome("sara.lindqvist@example.com", "Sara", "Lindqvist", "Malmö", "SE", 55.605, 13.0038, "SE_4", 11.0, 13.5),
+    DemoHome("luca.moretti@example.com", "Luca", "Moretti", "Milano", "IT", 45.4642, 9.19, "IT_NORD", 6.0, 7.7),
 ]
 
 

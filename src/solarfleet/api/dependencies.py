@@ -64,9 +64,7 @@ OrgId = Annotated[uuid.UUID, Path(description="The organization ID of the user's
 def organisation_scope(org_id: OrgId, principal: CurrentPrincipal) -> uuid.UUID:
     """The path's organisation, once shown to be the token's own."""
     if org_id != principal.organisation_id:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, detail="this token does not grant access to that organisation"
-        )
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="this token does not grant access to that organisation")
     return org_id
 
 

@@ -112,7 +112,5 @@ def install_error_handlers(app: FastAPI) -> None:
         log.exception("unhandled_error", path=request.url.path)
         return JSONResponse(
             status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
-            content={
-                "detail": "internal error; the request id in the X-Request-ID header identifies it in the log"
-            },
+            content={"detail": "internal error; the request id in the X-Request-ID header identifies it in the log"},
         )

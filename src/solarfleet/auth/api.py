@@ -39,9 +39,7 @@ class OAuthError(BaseModel):
     detail: str = Field(description="Same as error_description")
 
 
-def _error(
-    status_code: int, error: str, description: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
+def _error(status_code: int, error: str, description: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(
         status_code=status_code,
         content={"error": error, "error_description": description, "detail": description},

@@ -28,9 +28,7 @@ def list_buildings(
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create a building")
-def create_building(
-    org_id: ScopedOrg, user_id: UserId, session: DbSession, body: BuildingCreate
-) -> BuildingOut:
+def create_building(org_id: ScopedOrg, user_id: UserId, session: DbSession, body: BuildingCreate) -> BuildingOut:
     return service.create_building(session, org_id, user_id, body)
 
 

@@ -35,17 +35,13 @@ def get_building(
     building_id: uuid.UUID,
     include_deleted: bool = False,
 ) -> Building:
-    building = session.scalar(
-        _scoped(organisation_id, user_id, include_deleted).where(Building.id == building_id)
-    )
+    building = session.scalar(_scoped(organisation_id, user_id, include_deleted).where(Building.id == building_id))
     if building is None:
         raise NotFound("building")
     return building
 
 
-def create_building(
-    session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, body: BuildingCreate
-) -> Building:
+def create_building(session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, body: BuildingCreate) -> Building:
     live_user(session, organisation_id, user_id)
     building = Building(organisation_id=organisation_id, user_id=user_id, **body.model_dump())
     session.add(building)
@@ -68,16 +64,12 @@ def update_building(
     return building
 
 
-def delete_building(
-    session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, building_id: uuid.UUID
-) -> None:
+def delete_building(session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, building_id: uuid.UUID) -> None:
     live_user(session, organisation_id, user_id)
     building = get_building(session, organisation_id, user_id, building_id)
     # Deleting the place must not silently stop a customer's devices: they are moved or deleted first.
     live_devices = session.scalar(
-        select(func.count(Inverter.id)).where(
-            Inverter.building_id == building.id, Inverter.deleted_at.is_(None)
-        )
+        select(func.count(Inverter.id)).where(Inverter.building_id == building.id, Inverter.deleted_at.is_(None))
     )
     if live_devices:
         raise Conflict(

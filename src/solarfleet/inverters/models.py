@@ -124,9 +124,7 @@ class InverterAction(Base):
     __tablename__ = "inverter_actions"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    inverter_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("inverters.id", ondelete="CASCADE"), index=True
-    )
+    inverter_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("inverters.id", ondelete="CASCADE"), index=True)
     action: Mapped[str] = mapped_column(String(40))
     message: Mapped[str] = mapped_column(Text)
     resolution_link: Mapped[str | None] = mapped_column(String(2000))

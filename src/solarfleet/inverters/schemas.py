@@ -40,9 +40,7 @@ class DeviceModelOutput(BaseModel):
     cloud_service_instructions: str | None = None
     cloud_service_signup_link: str | None = None
     year: int | None = None
-    cloud_service: uuid.UUID | None = Field(
-        default=None, description="Id of the cloud service in the catalogue"
-    )
+    cloud_service: uuid.UUID | None = Field(default=None, description="Id of the cloud service in the catalogue")
 
 
 class OwnerOutput(BaseModel):
@@ -79,25 +77,17 @@ class InverterOut(BaseModel):
     owner: OwnerOutput
     created_at: datetime
     updated_at: datetime
-    price_zone: PriceZone = Field(
-        default=DEFAULT_PRICE_ZONE, description="Bidding zone whose prices steer it"
-    )
+    price_zone: PriceZone = Field(default=DEFAULT_PRICE_ZONE, description="Bidding zone whose prices steer it")
     id: uuid.UUID | None = None
-    deleted_at: datetime | None = Field(
-        default=None, description="When set, the device is considered deleted."
-    )
+    deleted_at: datetime | None = Field(default=None, description="When set, the device is considered deleted.")
     lifecycle_state: str = Field(
         default="authenticated",
         max_length=20,
         description="created (waiting for onboarding) → authenticated (credentials checked) → active (first "
         "reading stored); error (see lifecycle_error); deauthorized (access revoked by the manufacturer)",
     )
-    lifecycle_error: str | None = Field(
-        default=None, description="Error metadata when lifecycle_state is 'error'."
-    )
-    building: uuid.UUID | None = Field(
-        default=None, description="Building id; its devices are optimised together"
-    )
+    lifecycle_error: str | None = Field(default=None, description="Error metadata when lifecycle_state is 'error'.")
+    building: uuid.UUID | None = Field(default=None, description="Building id; its devices are optimised together")
     pause_power_until: datetime | None = Field(
         default=None, description="Paused until then: no export, no battery exchange with the grid"
     )
@@ -143,18 +133,10 @@ class InverterOut(BaseModel):
     solar_power_rating_kw: float | None = Field(default=None, description="Rated PV power (kWp)")
     battery_capacity_kwh: float | None = Field(default=None, description="Usable battery capacity")
     is_battery_connected: bool | None = False
-    is_curtailment_active: bool | None = Field(
-        default=False, description="PV output is limited by solarfleet now"
-    )
-    max_battery_charge: float | None = Field(
-        default=None, description="Upper SoC limit, %, if user_limits_enabled"
-    )
-    min_battery_charge: float | None = Field(
-        default=None, description="Lower SoC limit, %, if user_limits_enabled"
-    )
-    user_limits_enabled: bool | None = Field(
-        default=False, description="min/max_battery_charge are respected"
-    )
+    is_curtailment_active: bool | None = Field(default=False, description="PV output is limited by solarfleet now")
+    max_battery_charge: float | None = Field(default=None, description="Upper SoC limit, %, if user_limits_enabled")
+    min_battery_charge: float | None = Field(default=None, description="Lower SoC limit, %, if user_limits_enabled")
+    user_limits_enabled: bool | None = Field(default=False, description="min/max_battery_charge are respected")
     information_last_updated_at: datetime | None = Field(
         default=None, description="Last change of rating, capacity or preferences"
     )
@@ -163,37 +145,21 @@ class InverterOut(BaseModel):
     current_solar_production_w: float | None = _w("PV output, never negative")
     current_power_to_grid_w: float | None = _w("Grid power: positive = export, negative = import")
     household_consumption_w: float | None = _w("Household load, never negative")
-    solar_surplus_w: float | None = _w(
-        "solar − household; negative when the house draws more than the panels give"
-    )
-    battery_charge_discharge_power_w: float | None = _w(
-        "Battery power: positive = discharging, negative = charging"
-    )
+    solar_surplus_w: float | None = _w("solar − household; negative when the house draws more than the panels give")
+    battery_charge_discharge_power_w: float | None = _w("Battery power: positive = discharging, negative = charging")
     battery_charge_level_percent: float | None = Field(default=None, description="Battery state of charge, %")
-    production_last_day_kwh: float | None = Field(
-        default=None, description="PV energy over the trailing 24 h"
-    )
-    production_last_week_kwh: float | None = Field(
-        default=None, description="PV energy over the trailing 7 days"
-    )
-    production_last_month_kwh: float | None = Field(
-        default=None, description="PV energy over the trailing 30 days"
-    )
+    production_last_day_kwh: float | None = Field(default=None, description="PV energy over the trailing 24 h")
+    production_last_week_kwh: float | None = Field(default=None, description="PV energy over the trailing 7 days")
+    production_last_month_kwh: float | None = Field(default=None, description="PV energy over the trailing 30 days")
     production_last_updated_at: datetime | None = None
     needs_gateway: bool | None = Field(
         default=False,
         description="The device model is reachable only on the home network, so a gateway must relay it; "
         "null while the device model is not chosen",
     )
-    inferred_max_charge_power_w: float | None = Field(
-        default=None, description="Highest sustained charge power"
-    )
-    inferred_max_discharge_power_w: float | None = Field(
-        default=None, description="Highest sustained discharge power"
-    )
-    inferred_min_battery_soc_percent: float | None = Field(
-        default=None, description="Inferred reserve SoC, %"
-    )
+    inferred_max_charge_power_w: float | None = Field(default=None, description="Highest sustained charge power")
+    inferred_max_discharge_power_w: float | None = Field(default=None, description="Highest sustained discharge power")
+    inferred_min_battery_soc_percent: float | None = Field(default=None, description="Inferred reserve SoC, %")
     inferred_battery_capacity_kwh: float | None = Field(default=None, description="Inferred usable capacity")
     inferred_params_updated_at: datetime | None = None
     has_ev_in_household: bool | None = Field(
@@ -223,9 +189,7 @@ class InverterOut(BaseModel):
 class ActionOut(BaseModel):
     action: str = Field(description="What must be done, e.g. `reauthenticate`", examples=["reauthenticate"])
     message: str = Field(description="Why, in words a partner can show")
-    resolution_link: str | None = Field(
-        description="Where the end user resolves it (Connect UI), if anywhere"
-    )
+    resolution_link: str | None = Field(description="Where the end user resolves it (Connect UI), if anywhere")
     created_at: datetime
 
 
@@ -292,9 +256,7 @@ class InverterWritable(InputModel):
         if isinstance(data, dict):
             sent = sorted(READ_ONLY_FIELDS.intersection(data))
             if sent:
-                raise ValueError(
-                    f"read-only field(s) computed by solarfleet cannot be set: {', '.join(sent)}"
-                )
+                raise ValueError(f"read-only field(s) computed by solarfleet cannot be set: {', '.join(sent)}")
         return data
 
 

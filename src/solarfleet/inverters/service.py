@@ -50,9 +50,7 @@ _STORED_FIELDS = tuple(
 )
 
 _pending_action = (
-    exists()
-    .where(InverterAction.inverter_id == Inverter.id, InverterAction.resolved_at.is_(None))
-    .correlate(Inverter)
+    exists().where(InverterAction.inverter_id == Inverter.id, InverterAction.resolved_at.is_(None)).correlate(Inverter)
 )
 
 
@@ -104,9 +102,7 @@ def _fields(
             inverter.pause_power_until, inverter.pause_power_confirmed, now
         ),
         inverter_forced_mode_since=inverter.inverter_forced_mode_since or NEVER,
-        solar_surplus_w=derived.solar_surplus_w(
-            inverter.current_solar_production_w, inverter.household_consumption_w
-        ),
+        solar_surplus_w=derived.solar_surplus_w(inverter.current_solar_production_w, inverter.household_consumption_w),
         needs_gateway=service.needs_gateway if service is not None else None,
         action_needed=bool(action_needed),
     )
@@ -118,9 +114,7 @@ def list_inverters(
 ) -> list[InverterOut]:
     live_user(session, organisation_id, user_id)
     now = utcnow()
-    rows = session.execute(
-        _query(organisation_id, user_id, include_deleted).order_by(Inverter.created_at, Inverter.id)
-    )
+    rows = session.execute(_query(organisation_id, user_id, include_deleted).order_by(Inverter.created_at, Inverter.id))
     return [InverterOut(**_fields(*row, now)) for row in rows]
 
 
@@ -131,9 +125,7 @@ def inverter_detail(
     inverter_id: uuid.UUID,
     include_deleted: bool = False,
 ) -> InverterDetailOut:
-    row = session.execute(
-        _query(organisation_id, user_id, include_deleted).where(Inverter.id == inverter_id)
-    ).first()
+    row = session.execute(_query(organisation_id, user_id, include_deleted).where(Inverter.id == inverter_id)).first()
     if row is None:
         raise NotFound("inverter")
     actions = session.scalars(
@@ -144,9 +136,7 @@ def inverter_detail(
     return InverterDetailOut(
         **_fields(*row, utcnow()),
         actions=[
-            ActionOut(
-                action=a.action, message=a.message, resolution_link=a.resolution_link, created_at=a.created_at
-            )
+            ActionOut(action=a.action, message=a.message, resolution_link=a.resolution_link, created_at=a.created_at)
             for a in actions
         ],
     )
@@ -198,9 +188,7 @@ def _check_battery(inverter: Inverter) -> None:
         and inverter.battery_capacity_kwh is None
         and inverter.inferred_battery_capacity_kwh is None
     ):
-        raise FieldError(
-            "battery_capacity_kwh", "required when is_battery_connected is true and no capacity is known"
-        )
+        raise FieldError("battery_capacity_kwh", "required when is_battery_connected is true and no capacity is known")
 
 
 def _apply(inverter: Inverter, changes: dict[str, Any], now: datetime) -> None:
@@ -268,9 +256,7 @@ def update_device_flags(
     inverter = _live_inverter(session, organisation_id, user_id, device_id)
     changes = body.changes()
     if changes.get("is_authenticated") is True:
-        raise FieldError(
-            "is_authenticated", "only a successful (re-)authentication by the end user can set it to true"
-        )
+        raise FieldError("is_authenticated", "only a successful (re-)authentication by the end user can set it to true")
     if changes.get("is_authenticated") is False and inverter.is_authenticated:
         session.add(
             InverterAction(
@@ -285,8 +271,6 @@ def update_device_flags(
     return inverter_detail(session, organisation_id, user_id, device_id)
 
 
-def delete_inverter(
-    session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, inverter_id: uuid.UUID
-) -> None:
+def delete_inverter(session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, inverter_id: uuid.UUID) -> None:
     inverter = _live_inverter(session, organisation_id, user_id, inverter_id)
     inverter.deleted_at = utcnow()

@@ -47,9 +47,7 @@ def create_client(session: Session, organisation_id: uuid.UUID) -> IssuedClient:
     if session.get(Organisation, organisation_id) is None:
         raise UnknownOrganisation(f"no organisation with id {organisation_id}")
     secret = new_client_secret()
-    client = ApiClient(
-        id=new_client_id(), organisation_id=organisation_id, secret_hash=hash_client_secret(secret)
-    )
+    client = ApiClient(id=new_client_id(), organisation_id=organisation_id, secret_hash=hash_client_secret(secret))
     session.add(client)
     session.flush()
     return IssuedClient(org_id=organisation_id, client_id=client.id, client_secret=secret)

@@ -19,15 +19,11 @@ UserId = Annotated[uuid.UUID, Path(description="The user's id")]
 ExternalId = Annotated[
     str, Path(max_length=255, pattern=PATH_TEXT_PATTERN, description="The partner's external_user_id")
 ]
-CONFLICT = {
-    409: {"model": ErrorDetail, "description": "email or external_user_id already used in the organisation"}
-}
+CONFLICT = {409: {"model": ErrorDetail, "description": "email or external_user_id already used in the organisation"}}
 
 
 @router.get("", summary="List the organisation's users")
-def list_users(
-    org_id: ScopedOrg, session: DbSession, include_deleted: IncludeDeleted = False
-) -> list[UserOut]:
+def list_users(org_id: ScopedOrg, session: DbSession, include_deleted: IncludeDeleted = False) -> list[UserOut]:
     return service.list_users(session, org_id, include_deleted)
 
 

@@ -55,9 +55,7 @@ def list_users(session: Session, organisation_id: uuid.UUID, include_deleted: bo
     return [_out(*row) for row in rows]
 
 
-def user_out(
-    session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, include_deleted: bool
-) -> UserOut:
+def user_out(session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, include_deleted: bool) -> UserOut:
     row = session.execute(_query(organisation_id, include_deleted).where(User.id == user_id)).first()
     if row is None:
         raise NotFound("user")
@@ -82,30 +80,22 @@ def user_out_by_external_id(
 def live_user(session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID) -> User:
     """The user, if it exists in this organisation and is not deleted; else 404."""
     user = session.scalar(
-        select(User).where(
-            User.id == user_id, User.organisation_id == organisation_id, User.deleted_at.is_(None)
-        )
+        select(User).where(User.id == user_id, User.organisation_id == organisation_id, User.deleted_at.is_(None))
     )
     if user is None:
         raise NotFound("user")
     return user
 
 
-def _ensure_unique(
-    session: Session, organisation_id: uuid.UUID, changes: dict[str, Any], own_id=None
-) -> None:
+def _ensure_unique(session: Session, organisation_id: uuid.UUID, changes: dict[str, Any], own_id=None) -> None:
     live = (User.organisation_id == organisation_id) & User.deleted_at.is_(None)
     if own_id is not None:
         live &= User.id != own_id
     email = changes.get("email")
-    if email is not None and session.scalar(
-        select(exists().where(live, func.lower(User.email) == email.lower()))
-    ):
+    if email is not None and session.scalar(select(exists().where(live, func.lower(User.email) == email.lower()))):
         raise Conflict("a user with this email already exists in the organisation")
     external_id = changes.get("external_user_id")
-    if external_id is not None and session.scalar(
-        select(exists().where(live, User.external_user_id == external_id))
-    ):
+    if external_id is not None and session.scalar(select(exists().where(live, User.external_user_id == external_id))):
         raise Conflict("a user with this external_user_id already exists in the organisation")
 
 
@@ -124,9 +114,7 @@ def create_user(session: Session, organisation_id: uuid.UUID, body: UserCreate) 
     return _out(user, 0, False)
 
 
-def update_user(
-    session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, body: UserUpdate
-) -> UserOut:
+def update_user(session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, body: UserUpdate) -> UserOut:
     user = live_user(session, organisation_id, user_id)
     changes = _columns(body.changes())
     _ensure_unique(session, organisation_id, changes, own_id=user.id)
@@ -144,8 +132,6 @@ def delete_user(session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID
     for model in (Inverter, Building):
         session.execute(
             update(model)
-            .where(
-                model.user_id == user.id, model.organisation_id == organisation_id, model.deleted_at.is_(None)
-            )
+            .where(model.user_id == user.id, model.organisation_id == organisation_id, model.deleted_at.is_(None))
             .values(deleted_at=now, updated_at=now)
         )

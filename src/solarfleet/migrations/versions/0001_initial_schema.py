@@ -144,9 +144,7 @@ def upgrade() -> None:
             name=op.f("fk_buildings_organisation_id_organisations"),
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_buildings_user_id_users"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_buildings_user_id_users"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_buildings")),
     )
     with op.batch_alter_table("buildings", schema=None) as batch_op:
@@ -212,9 +210,7 @@ def upgrade() -> None:
         sa.Column("has_ev_in_household", sa.Boolean(), nullable=True),
         sa.Column("ev_inferred_at", UTCDateTime(), nullable=True),
         sa.Column("ev_inference_confidence", sa.Float(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["building_id"], ["buildings.id"], name=op.f("fk_inverters_building_id_buildings")
-        ),
+        sa.ForeignKeyConstraint(["building_id"], ["buildings.id"], name=op.f("fk_inverters_building_id_buildings")),
         sa.ForeignKeyConstraint(
             ["device_model_id"], ["device_models.id"], name=op.f("fk_inverters_device_model_id_device_models")
         ),
@@ -224,9 +220,7 @@ def upgrade() -> None:
             name=op.f("fk_inverters_organisation_id_organisations"),
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_inverters_user_id_users"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_inverters_user_id_users"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_inverters")),
     )
     with op.batch_alter_table("inverters", schema=None) as batch_op:

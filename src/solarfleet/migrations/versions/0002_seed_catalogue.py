@@ -108,8 +108,7 @@ CLOUD_SERVICES = [
         "connector": "simulator",
         "signup_link": None,
         "instructions": (
-            "A simulated home with PV, a battery and household load, for demonstrations and tests. "
-            "Nothing to set up."
+            "A simulated home with PV, a battery and household load, for demonstrations and tests. Nothing to set up."
         ),
     },
 ]
