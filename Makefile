@@ -1,5 +1,5 @@
 # Everything runs from .venv/ at the repo root, built from uv.lock (pinned, hashed).
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed
 UV := $(VENV)/bin/uv

@@ -24,7 +24,9 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-DbSession = Annotated[Session, Depends(get_session)]
+# "function" scope: commit before the response is sent, so a client that got 2xx can read its write
+# back at once, and a failing commit still becomes an error response.
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
 
 
 @dataclass(frozen=True, slots=True)
