@@ -47,21 +47,21 @@ class BuildingUpdate(BuildingFields):
 
 
 class BuildingOut(OutputModel):
-    id: uuid.UUID
-    name: str
+    id: uuid.UUID = Field(description="The building's id")
+    name: str = Field(description="The building's name, e.g. 'Home'")
     property_type: PropertyType | None
-    occupant_type: str | None
-    space_heating: str | None
-    water_heating: str | None
-    property_size_m2: int | None
-    property_age: int | None
-    num_occupants: int | None
-    photovoltaic: bool | None
+    occupant_type: str | None = Field(description="Who lives there, in the partner's words")
+    space_heating: str | None = Field(description="How rooms are heated, e.g. 'heat pump'")
+    water_heating: str | None = Field(description="How hot water is made")
+    property_size_m2: int | None = Field(description="Living area in m²")
+    property_age: int | None = Field(description="Age of the building in years")
+    num_occupants: int | None = Field(description="People living there")
+    photovoltaic: bool | None = Field(description="The building has a PV system")
     street_and_number: str | None
-    street_add_info: str | None
+    street_add_info: str | None = Field(description="Address addition (flat, floor)")
     zip_code: str | None
     town: str | None
-    country: str | None
-    latitude: float | None
-    longitude: float | None
+    country: str | None = Field(description="ISO 3166-1 alpha-2 country code")
+    latitude: float | None = Field(description="WGS 84 latitude in degrees")
+    longitude: float | None = Field(description="WGS 84 longitude in degrees")
     deleted_at: datetime | None = Field(description="When set, the building is considered deleted.")

@@ -42,21 +42,21 @@ class UserUpdate(UserFields):
 
 
 class UserOut(OutputModel):
-    id: uuid.UUID
-    organization_id: uuid.UUID
-    role: Role
-    email: str
-    external_user_id: str | None
+    id: uuid.UUID = Field(description="The user's id")
+    organization_id: uuid.UUID = Field(description="The organisation (partner) the user belongs to")
+    role: Role = Field(description="admin, staff, user or guest")
+    email: str = Field(description="Unique among the organisation's live users (case-insensitive)")
+    external_user_id: str | None = Field(description="The partner's own id of the user")
     first_name: str | None
     last_name: str | None
     num_inverters: int = Field(description="The user's inverters that are not deleted")
     is_onboarded: bool = Field(description="At least one of the user's devices completed onboarding")
     street_and_number: str | None
-    street_add_info: str | None
+    street_add_info: str | None = Field(description="Address addition (flat, floor)")
     zip_code: str | None
     town: str | None
-    country: str | None = Field(description="ISO 3166-1 alpha-2 country code")
-    latitude: float | None
-    longitude: float | None
-    joined_at: datetime
-    deleted_at: datetime | None
+    country: str | None = Field(description="ISO 3166-1 alpha-2 country code (sent as country_iso2)")
+    latitude: float | None = Field(description="WGS 84 latitude in degrees")
+    longitude: float | None = Field(description="WGS 84 longitude in degrees")
+    joined_at: datetime = Field(description="When the user was created")
+    deleted_at: datetime | None = Field(description="When set, the user is considered deleted.")
