@@ -50,5 +50,16 @@ class InputModel(BaseModel):
         return self.model_dump(exclude_unset=True)
 
 
+class AddressFields(InputModel):
+    """The postal address and coordinates of a user or a building (the country differs by name)."""
+
+    street_and_number: str | None = Field(default=None, max_length=100)
+    street_add_info: str | None = Field(default=None, max_length=100)
+    zip_code: str | None = Field(default=None, max_length=20)
+    town: str | None = Field(default=None, max_length=100)
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+
+
 class OutputModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Uuid
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from solarfleet.database import Base, UTCDateTime, new_id, utcnow
+from solarfleet.database import Base, PostalAddress, UTCDateTime, new_id, utcnow
 
 
-class Building(Base):
+class Building(PostalAddress, Base):
     __tablename__ = "buildings"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
@@ -28,13 +28,6 @@ class Building(Base):
     property_age: Mapped[int | None] = mapped_column(Integer)
     num_occupants: Mapped[int | None] = mapped_column(Integer)
     photovoltaic: Mapped[bool | None] = mapped_column(Boolean)
-    street_and_number: Mapped[str | None] = mapped_column(String(100))
-    street_add_info: Mapped[str | None] = mapped_column(String(100))
-    zip_code: Mapped[str | None] = mapped_column(String(20))
-    town: Mapped[str | None] = mapped_column(String(100))
-    country: Mapped[str | None] = mapped_column(String(2))
-    latitude: Mapped[float | None] = mapped_column(Float)
-    longitude: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from solarfleet.api.fields import CountryCode, InputModel, Latitude, Longitude, OutputModel
+from solarfleet.api.fields import AddressFields, CountryCode, OutputModel
 
 
 class PropertyType(StrEnum):
@@ -20,7 +20,7 @@ class PropertyType(StrEnum):
     flat = "Flat"
 
 
-class BuildingFields(InputModel):
+class BuildingFields(AddressFields):
     property_type: PropertyType | None = None
     occupant_type: str | None = Field(default=None, max_length=50)
     space_heating: str | None = Field(default=None, max_length=50)
@@ -29,13 +29,7 @@ class BuildingFields(InputModel):
     property_age: int | None = Field(default=None, ge=0, le=2000, description="Age of the building in years")
     num_occupants: int | None = Field(default=None, ge=0, le=1000)
     photovoltaic: bool | None = Field(default=None, description="The building has a PV system")
-    street_and_number: str | None = Field(default=None, max_length=100)
-    street_add_info: str | None = Field(default=None, max_length=100)
-    zip_code: str | None = Field(default=None, max_length=20)
-    town: str | None = Field(default=None, max_length=100)
     country: CountryCode | None = None
-    latitude: Latitude | None = None
-    longitude: Longitude | None = None
 
 
 class BuildingCreate(BuildingFields):

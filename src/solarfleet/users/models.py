@@ -5,15 +5,15 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Float, ForeignKey, Index, String, Uuid, func, text
+from sqlalchemy import ForeignKey, Index, String, Uuid, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from solarfleet.database import Base, UTCDateTime, new_id, utcnow
+from solarfleet.database import Base, PostalAddress, UTCDateTime, new_id, utcnow
 
 LIVE = text("deleted_at IS NULL")
 
 
-class User(Base):
+class User(PostalAddress, Base):
     __tablename__ = "users"
     __table_args__ = (
         # Unique among live users only: a soft-deleted customer may sign up again.
@@ -44,13 +44,6 @@ class User(Base):
     external_user_id: Mapped[str | None] = mapped_column(String(255))
     first_name: Mapped[str | None] = mapped_column(String(150))
     last_name: Mapped[str | None] = mapped_column(String(150))
-    street_and_number: Mapped[str | None] = mapped_column(String(100))
-    street_add_info: Mapped[str | None] = mapped_column(String(100))
-    zip_code: Mapped[str | None] = mapped_column(String(20))
-    town: Mapped[str | None] = mapped_column(String(100))
-    country: Mapped[str | None] = mapped_column(String(2))
-    latitude: Mapped[float | None] = mapped_column(Float)
-    longitude: Mapped[float | None] = mapped_column(Float)
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from pydantic import EmailStr, Field
 
-from solarfleet.api.fields import CountryCode, InputModel, Latitude, Longitude, OutputModel
+from solarfleet.api.fields import AddressFields, CountryCode, OutputModel
 
 
 class Role(StrEnum):
@@ -18,17 +18,11 @@ class Role(StrEnum):
     guest = "guest"
 
 
-class UserFields(InputModel):
+class UserFields(AddressFields):
     external_user_id: str | None = Field(default=None, max_length=255, description="The partner's own id")
     first_name: str | None = Field(default=None, max_length=150)
     last_name: str | None = Field(default=None, max_length=150)
-    street_and_number: str | None = Field(default=None, max_length=100)
-    street_add_info: str | None = Field(default=None, max_length=100)
-    zip_code: str | None = Field(default=None, max_length=20)
-    town: str | None = Field(default=None, max_length=100)
     country_iso2: CountryCode | None = None
-    latitude: Latitude | None = None
-    longitude: Longitude | None = None
 
 
 class UserCreate(UserFields):
