@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -58,14 +59,22 @@ class Settings(BaseSettings):
 
 
 def _load_or_create_secret(path: Path, make: Callable[[], str]) -> bytes:
-    """Read a secret file, creating it atomically with mode 0600 when missing."""
+    """Read a secret file, creating it with mode 0600 when missing.
+
+    The key is written to a private temporary file first and then linked into place, so several
+    processes starting at once (uvicorn workers) agree on one key and none reads a half-written file.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(make())
+    if not path.exists():
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(make())
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(temporary)
     return path.read_bytes().strip()
 
 

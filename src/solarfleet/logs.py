@@ -16,7 +16,11 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     renderer = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        # Plain tracebacks: the default (rich) one prints every frame's local variables, which hold
+        # client secrets, bearer tokens and database URLs.
+        else structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     )
     shared = [
         structlog.contextvars.merge_contextvars,

@@ -10,12 +10,14 @@ import secrets
 import time
 
 import structlog
+from starlette.responses import JSONResponse
 
 from solarfleet.logs import get_logger
 
 log = get_logger("solarfleet.http")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+INTERNAL_ERROR_DETAIL = "internal error; the request id in the X-Request-ID header identifies it in the log"
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
@@ -35,10 +37,12 @@ class RequestContextMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status_code = 500
+        response_started = False
 
         async def send_with_headers(message) -> None:
-            nonlocal status_code
+            nonlocal status_code, response_started
             if message["type"] == "http.response.start":
+                response_started = True
                 status_code = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
@@ -48,6 +52,15 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except Exception:
+            if response_started:
+                raise
+            # Answered here rather than by Starlette's outermost error middleware, so that the 500
+            # carries the request id and security headers and its log line the request id, and the
+            # exception does not reach the ASGI server (whose own traceback log would repeat it).
+            log.exception("unhandled_error", path=scope["path"])
+            response = JSONResponse(status_code=500, content={"detail": INTERNAL_ERROR_DETAIL})
+            await response(scope, receive, send_with_headers)
         finally:
             # The path only: query strings and headers may carry secrets.
             log.info(
