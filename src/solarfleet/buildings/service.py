@@ -23,7 +23,7 @@ def _scoped(organisation_id: uuid.UUID, user_id: uuid.UUID, include_deleted: boo
 def list_buildings(
     session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, include_deleted: bool
 ) -> list[Building]:
-    live_user(session, organisation_id, user_id)
+    live_user(session, organisation_id, user_id, include_deleted)
     query = _scoped(organisation_id, user_id, include_deleted).order_by(Building.created_at, Building.id)
     return list(session.scalars(query))
 

@@ -155,7 +155,7 @@ class InverterOut(BaseModel):
     needs_gateway: bool | None = Field(
         default=False,
         description="The device model is reachable only on the home network, so a gateway must relay it; "
-        "null while the device model is not chosen",
+        "false (the default) while the device model is not chosen",
     )
     inferred_max_charge_power_w: float | None = Field(default=None, description="Highest sustained charge power")
     inferred_max_discharge_power_w: float | None = Field(default=None, description="Highest sustained discharge power")

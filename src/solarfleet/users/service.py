@@ -77,11 +77,10 @@ def user_out_by_external_id(
     return _out(*row)
 
 
-def live_user(session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID) -> User:
-    """The user, if it exists in this organisation and is not deleted; else 404."""
-    user = session.scalar(
-        select(User).where(User.id == user_id, User.organisation_id == organisation_id, User.deleted_at.is_(None))
-    )
+def live_user(session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, include_deleted: bool = False) -> User:
+    """The user, if it exists in this organisation and is not deleted (unless include_deleted); else 404."""
+    query = select(User).where(User.id == user_id, User.organisation_id == organisation_id)
+    user = session.scalar(query if include_deleted else query.where(User.deleted_at.is_(None)))
     if user is None:
         raise NotFound("user")
     return user
