@@ -103,6 +103,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == status.HTTP_400_BAD_REQUEST and exc.__cause__ is not None:
+            # FastAPI's answer to a body it could not parse beyond a JSON syntax error (not UTF-8, nested
+            # too deep, an integer too long): invalid input like any other, so 422 in the documented shape.
+            return _validation_response(
+                [{"loc": ["body"], "msg": "the body could not be parsed as JSON", "type": "json_invalid"}]
+            )
         return JSONResponse(
             status_code=exc.status_code, content={"detail": exc.detail}, headers=getattr(exc, "headers", None)
         )

@@ -59,7 +59,10 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
     if not sep or not client_id:
         return None
     # RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
-    return unquote(client_id), unquote(secret)
+    client_id, secret = unquote(client_id), unquote(secret)
+    if "\x00" in client_id:
+        return None  # no client id has one, and PostgreSQL refuses NUL in a query parameter
+    return client_id, secret
 
 
 async def _grant_parameters(request: Request) -> dict[str, Any] | None:
@@ -73,7 +76,7 @@ async def _grant_parameters(request: Request) -> dict[str, Any] | None:
             return parsed if isinstance(parsed, dict) else None
         if content_type in ("application/x-www-form-urlencoded", ""):
             return {k: v[-1] for k, v in parse_qs(body.decode(), strict_parsing=False).items()}
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: JSON nested too deep
         return None
     return None
 
