@@ -16,6 +16,11 @@ ACCESS_LOCAL_PROTOCOL = "local_protocol"
 ACCESS_SIMULATED = "simulated"
 
 
+def needs_gateway(access: str) -> bool:
+    """A device spoken to only on the home network needs a gateway there to relay it."""
+    return access == ACCESS_LOCAL_PROTOCOL
+
+
 class CloudService(Base):
     __tablename__ = "cloud_services"
 
@@ -28,7 +33,7 @@ class CloudService(Base):
 
     @property
     def needs_gateway(self) -> bool:
-        return self.access == ACCESS_LOCAL_PROTOCOL
+        return needs_gateway(self.access)
 
 
 class DeviceModel(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from solarfleet.auth.client_secrets import hash_client_secret, new_client_id, new_client_secret
@@ -62,5 +62,17 @@ def revoke_client(session: Session, client_id: str) -> ApiClient:
     return client
 
 
+_is_active = ApiClient.revoked_at.is_(None)
+# Asked on every API request (so that a revocation locks tokens out at once): built once, one column.
+_ACTIVE_CLIENT_ORGANISATION = select(ApiClient.organisation_id).where(
+    ApiClient.id == bindparam("client_id"), _is_active
+)
+
+
 def active_client(session: Session, client_id: str) -> ApiClient | None:
-    return session.scalar(select(ApiClient).where(ApiClient.id == client_id, ApiClient.revoked_at.is_(None)))
+    return session.scalar(select(ApiClient).where(ApiClient.id == client_id, _is_active))
+
+
+def active_client_organisation(session: Session, client_id: str) -> uuid.UUID | None:
+    """The organisation an active client acts for; None for an unknown or revoked client."""
+    return session.connection().scalar(_ACTIVE_CLIENT_ORGANISATION, {"client_id": client_id})
