@@ -165,3 +165,23 @@ def create_user(client: TestClient, partner: Partner, **fields) -> dict:
 @pytest.fixture
 def user(client, partner) -> dict:
     return create_user(client, partner, first_name="Anna", last_name="Gruber", external_user_id="crm-1")
+
+
+def each(cases, check) -> None:
+    """Run `check` on every case and report all the failing ones at once (one test, many cases)."""
+    failures = []
+    for case in cases:
+        try:
+            check(case)
+        except AssertionError as exc:
+            failures.append(f"{case!r}: {exc}")
+    assert not failures, "\n".join(failures)
+
+
+def assert_error(response, status: int):
+    """Every error is JSON with a `detail` member; returns that member."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert "detail" in body
+    return body["detail"]

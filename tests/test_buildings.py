@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import create_user
+from conftest import assert_error, create_user, each
 
 EXAMPLES = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -62,25 +62,6 @@ FULL = {
     "latitude": 47.07,
     "longitude": 15.44,
 }
-
-
-def each(cases, check) -> None:
-    """Run `check` on every case and report all the failing ones at once (one test, many cases)."""
-    failures = []
-    for case in cases:
-        try:
-            check(case)
-        except AssertionError as exc:
-            failures.append(f"{case!r}: {exc}")
-    assert not failures, "\n".join(failures)
-
-
-def assert_error(response, status: int) -> object:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert "detail" in body
-    return body["detail"]
 
 
 def assert_invalid(response, field: str) -> None:

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import update
 
-from conftest import create_user
+from conftest import assert_error, create_user, each
 from solarfleet.inverters.models import Inverter
 
 EXAMPLES = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -135,14 +135,6 @@ def test_the_contract_was_read():
 # --- helpers --------------------------------------------------------------------------------
 
 
-def assert_error(response, status: int) -> list | str:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert "detail" in body
-    return body["detail"]
-
-
 def names(detail, field: str) -> bool:
     """The 422 detail says which field: in an issue's location, or by name in its message."""
     word = re.compile(rf"(?<![\w]){re.escape(field)}(?![\w])")
@@ -152,17 +144,6 @@ def names(detail, field: str) -> bool:
 def assert_invalid(response, field: str) -> None:
     detail = assert_error(response, 422)
     assert names(detail, field), detail
-
-
-def each(cases, check) -> None:
-    """Run `check` on every case and report all the failing ones at once (one test, many cases)."""
-    failures = []
-    for case in cases:
-        try:
-            check(case)
-        except AssertionError as exc:
-            failures.append(f"{case!r}: {exc}")
-    assert not failures, "\n".join(failures)
 
 
 def at(value: str) -> datetime:

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import update
 
-from conftest import create_user, make_partner
+from conftest import assert_error, create_user, each, make_partner
 from solarfleet.inverters.models import Inverter
 
 # Function-scoped fixtures (client, partner) are shared by the examples of one test on purpose:
@@ -52,26 +52,6 @@ ALPHA_2 = sorted(country.alpha_2 for country in pycountry.countries)
 
 def new_email(prefix: str = "u") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}@example.com"
-
-
-def each(cases, check) -> None:
-    """Run `check` on every case and report all the failing ones at once (one test, many cases)."""
-    failures = []
-    for case in cases:
-        try:
-            check(case)
-        except AssertionError as exc:
-            failures.append(f"{case!r}: {exc}")
-    assert not failures, "\n".join(failures)
-
-
-def assert_error(response, status: int) -> object:
-    """Every error is JSON with a `detail` member."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert "detail" in body
-    return body["detail"]
 
 
 def assert_invalid(response, field: str) -> None:

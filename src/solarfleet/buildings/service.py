@@ -12,7 +12,7 @@ from solarfleet.buildings.models import Building
 from solarfleet.buildings.schemas import BuildingCreate, BuildingUpdate
 from solarfleet.database import utcnow
 from solarfleet.inverters.models import Inverter
-from solarfleet.users.service import live_user
+from solarfleet.users.service import scoped_user
 
 
 def _scoped(organisation_id: uuid.UUID, user_id: uuid.UUID, include_deleted: bool):
@@ -23,7 +23,7 @@ def _scoped(organisation_id: uuid.UUID, user_id: uuid.UUID, include_deleted: boo
 def list_buildings(
     session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, include_deleted: bool
 ) -> list[Building]:
-    live_user(session, organisation_id, user_id, include_deleted)
+    scoped_user(session, organisation_id, user_id, include_deleted)
     query = _scoped(organisation_id, user_id, include_deleted).order_by(Building.created_at, Building.id)
     return list(session.scalars(query))
 
@@ -42,7 +42,7 @@ def get_building(
 
 
 def create_building(session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, body: BuildingCreate) -> Building:
-    live_user(session, organisation_id, user_id)
+    scoped_user(session, organisation_id, user_id)
     building = Building(organisation_id=organisation_id, user_id=user_id, **body.model_dump())
     session.add(building)
     session.flush()
@@ -56,7 +56,7 @@ def update_building(
     building_id: uuid.UUID,
     body: BuildingUpdate,
 ) -> Building:
-    live_user(session, organisation_id, user_id)
+    scoped_user(session, organisation_id, user_id)
     building = get_building(session, organisation_id, user_id, building_id)
     for name, value in body.changes().items():
         setattr(building, name, value)
@@ -65,7 +65,7 @@ def update_building(
 
 
 def delete_building(session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, building_id: uuid.UUID) -> None:
-    live_user(session, organisation_id, user_id)
+    scoped_user(session, organisation_id, user_id)
     building = get_building(session, organisation_id, user_id, building_id)
     # Deleting the place must not silently stop a customer's devices: they are moved or deleted first.
     live_devices = session.scalar(

@@ -28,7 +28,7 @@ from solarfleet.inverters.schemas import (
     OwnerOutput,
 )
 from solarfleet.users.models import User
-from solarfleet.users.service import live_user
+from solarfleet.users.service import scoped_user
 
 # Changing any of these is a change of "rating, capacity or preferences".
 INFORMATION_FIELDS = frozenset(
@@ -93,7 +93,7 @@ def _query(include_deleted: bool) -> Select:
 
 
 def _list_query(include_deleted: bool) -> Select:
-    # The owner as live_user(..., include_deleted) requires it, so that any row proves the user valid.
+    # The owner as scoped_user(..., include_deleted) requires it, so that any row proves the user valid.
     owner = User.organisation_id == bindparam("organisation_id")
     if not include_deleted:
         owner &= User.deleted_at.is_(None)
@@ -155,8 +155,8 @@ def list_inverters(
     keys = tuple(result.keys())
     inverters = [InverterOut(**_fields(dict(zip(keys, row, strict=True)), now)) for row in result]
     if not inverters:
-        # Only now is live_user needed: to tell a user without inverters from an unknown one (404).
-        live_user(session, organisation_id, user_id, include_deleted)
+        # Only now is scoped_user needed: to tell a user without inverters from an unknown one (404).
+        scoped_user(session, organisation_id, user_id, include_deleted)
     return inverters
 
 
@@ -252,7 +252,7 @@ def _apply(inverter: Inverter, changes: dict[str, Any], now: datetime) -> None:
 def register_inverter(
     session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, body: InverterCreate
 ) -> InverterDetailOut:
-    live_user(session, organisation_id, user_id)
+    scoped_user(session, organisation_id, user_id)
     changes = body.changes()
     _check_building(session, organisation_id, user_id, changes.get("building_id"))
     device_model_id = changes.pop("device_model_id", None)

@@ -77,8 +77,10 @@ def user_out_by_external_id(
     return _out(*row)
 
 
-def live_user(session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, include_deleted: bool = False) -> User:
-    """The user, if it exists in this organisation and is not deleted (unless include_deleted); else 404."""
+def scoped_user(
+    session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, include_deleted: bool = False
+) -> User:
+    """The user of this organisation, not deleted unless include_deleted; else 404 (unknown and foreign alike)."""
     query = select(User).where(User.id == user_id, User.organisation_id == organisation_id)
     user = session.scalar(query if include_deleted else query.where(User.deleted_at.is_(None)))
     if user is None:
@@ -114,7 +116,7 @@ def create_user(session: Session, organisation_id: uuid.UUID, body: UserCreate) 
 
 
 def update_user(session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, body: UserUpdate) -> UserOut:
-    user = live_user(session, organisation_id, user_id)
+    user = scoped_user(session, organisation_id, user_id)
     changes = _columns(body.changes())
     _ensure_unique(session, organisation_id, changes, own_id=user.id)
     for name, value in changes.items():
@@ -125,7 +127,7 @@ def update_user(session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID
 
 def delete_user(session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID) -> None:
     """Soft-delete the user with their buildings and devices, in one transaction."""
-    user = live_user(session, organisation_id, user_id)
+    user = scoped_user(session, organisation_id, user_id)
     now = utcnow()
     user.deleted_at = now
     for model in (Inverter, Building):
