@@ -11,6 +11,7 @@ import os
 import socket
 import stat
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,7 +33,8 @@ from solarfleet.database import Database
 from solarfleet.migrate import current_revision, head_revision
 from solarfleet.organisations.models import ApiClient
 
-SOLARFLEET = Path("/work/main/.venv/bin/solarfleet")
+# The console script installed beside the interpreter running the tests (.venv/bin/).
+SOLARFLEET = Path(sys.executable).with_name("solarfleet")
 GRANT = {"grant_type": "client_credentials"}
 COMMAND_TIMEOUT = 120
 SERVER_START_TIMEOUT = 30
