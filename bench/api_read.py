@@ -40,10 +40,10 @@ import httpx
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
-from sqlalchemy import create_engine, insert, make_url, select, text
+from sqlalchemy import insert, make_url, select
 
 from solarfleet.catalogue.models import DeviceModel
-from solarfleet.database import Database
+from solarfleet.database import Database, disposable_postgres_schema, unreachable_reason
 from solarfleet.inverters.models import Inverter
 from solarfleet.inverters.schemas import BatteryPolicy
 from solarfleet.migrate import upgrade
@@ -426,20 +426,8 @@ def run_sqlite(options: argparse.Namespace) -> LoadResult:
         return measure("SQLite", f"sqlite:///{state_dir / 'bench.db'}", state_dir, options)
 
 
-def _postgres_unreachable_reason() -> str | None:
-    engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except Exception as exc:
-        return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
-    finally:
-        engine.dispose()
-    return None
-
-
 def run_postgres(options: argparse.Namespace) -> LoadResult | None:
-    reason = _postgres_unreachable_reason()
+    reason = unreachable_reason(POSTGRES_URL)
     if reason:
         shown = make_url(POSTGRES_URL).render_as_string(hide_password=True)
         console.print(
@@ -448,20 +436,11 @@ def run_postgres(options: argparse.Namespace) -> LoadResult | None:
             soft_wrap=True,
         )
         return None
-    schema = f"solarfleet_bench_{os.getpid()}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in POSTGRES_URL else "?"
-    url = f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
-    try:
-        with tempfile.TemporaryDirectory(prefix="solarfleet-bench-") as tmp:
-            return measure("PostgreSQL", url, Path(tmp), options)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+    with (
+        disposable_postgres_schema(POSTGRES_URL, f"solarfleet_bench_{os.getpid()}") as url,
+        tempfile.TemporaryDirectory(prefix="solarfleet-bench-") as tmp,
+    ):
+        return measure("PostgreSQL", url, Path(tmp), options)
 
 
 def report(results: dict[str, LoadResult]) -> None:

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from solarfleet.api.app import create_app
 from solarfleet.config import Settings
-from solarfleet.database import Database
+from solarfleet.database import Database, disposable_postgres_schema, unreachable_reason
 from solarfleet.migrate import upgrade
 from solarfleet.models import metadata
 from solarfleet.organisations.service import create_organisation
@@ -43,14 +43,8 @@ def sqlite_template(tmp_path_factory) -> Path:
 
 
 def _postgres_unreachable_reason() -> str | None:
-    try:
-        engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        engine.dispose()
-    except Exception as exc:
-        return f"no PostgreSQL at SOLARFLEET_TEST_POSTGRES_URL ({type(exc).__name__}: {str(exc).splitlines()[0]})"
-    return None
+    reason = unreachable_reason(POSTGRES_URL)
+    return f"no PostgreSQL at SOLARFLEET_TEST_POSTGRES_URL ({reason})" if reason else None
 
 
 @pytest.fixture(scope="session")
@@ -60,20 +54,11 @@ def postgres_url() -> Iterator[str]:
     if reason:
         pytest.skip(reason)
     # One schema per process: xdist workers and concurrent runs never share one.
-    schema = f"solarfleet_test_{os.getpid()}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in POSTGRES_URL else "?"
-    url = f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
-    database = Database(url)
-    upgrade(database.engine)
-    database.dispose()
-    yield url
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    admin.dispose()
+    with disposable_postgres_schema(POSTGRES_URL, f"solarfleet_test_{os.getpid()}") as url:
+        database = Database(url)
+        upgrade(database.engine)
+        database.dispose()
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -29,7 +29,7 @@ from conftest import BASE, POSTGRES_URL, _postgres_unreachable_reason, basic_aut
 from solarfleet.api.app import create_app
 from solarfleet.auth.tokens import TokenService
 from solarfleet.config import Settings
-from solarfleet.database import Database
+from solarfleet.database import Database, disposable_postgres_schema
 from solarfleet.migrate import current_revision, head_revision
 from solarfleet.organisations.models import ApiClient
 
@@ -169,18 +169,9 @@ def cli(request, tmp_path) -> Iterator[Cli]:
     if reason:
         pytest.skip(reason)
     schema = f"solarfleet_cli_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in POSTGRES_URL else "?"
-    url = f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
-    env.update(SOLARFLEET_STATE_DIR=str(state_dir), SOLARFLEET_DATABASE_URL=url)
-    try:
+    with disposable_postgres_schema(POSTGRES_URL, schema) as url:
+        env.update(SOLARFLEET_STATE_DIR=str(state_dir), SOLARFLEET_DATABASE_URL=url)
         yield Cli(workdir, state_dir, url, env)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def _token(http, client_id: str, secret: str) -> httpx.Response:

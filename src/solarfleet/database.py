@@ -109,6 +109,39 @@ def _begin_sqlite_transaction(conn) -> None:
 WRITE_OPTION = "solarfleet_write"
 
 
+def unreachable_reason(url: str) -> str | None:
+    """Why the database at `url` does not answer right now, or None when it does."""
+    engine = create_engine(url, connect_args={"connect_timeout": 3} if url.startswith("postgresql") else {})
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+    except Exception as exc:
+        return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
+    finally:
+        engine.dispose()
+    return None
+
+
+@contextmanager
+def disposable_postgres_schema(base_url: str, schema: str) -> Iterator[str]:
+    """A new, empty PostgreSQL schema while the block runs, dropped after it.
+
+    Yields a URL whose connections work in that schema (through `search_path`), so tests and
+    benchmarks share one server without seeing each other's tables.
+    """
+    admin = create_engine(base_url)
+    try:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        separator = "&" if "?" in base_url else "?"
+        yield f"{base_url}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.dispose()
+
+
 class Database:
     """An engine with its session factory; one per process."""
 
