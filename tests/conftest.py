@@ -170,3 +170,13 @@ def assert_error(response, status: int):
     body = response.json()
     assert "detail" in body
     return body["detail"]
+
+
+def locates(detail: list[dict], field: str) -> bool:
+    """A 422 detail names the field in an issue's location."""
+    return any(field in issue["loc"] for issue in detail)
+
+
+def assert_invalid(response, field: str) -> None:
+    detail = assert_error(response, 422)
+    assert locates(detail, field), detail

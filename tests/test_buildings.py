@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import assert_error, create_user, each
+from conftest import assert_error, assert_invalid, create_user, each
 
 EXAMPLES = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -62,11 +62,6 @@ FULL = {
     "latitude": 47.07,
     "longitude": 15.44,
 }
-
-
-def assert_invalid(response, field: str) -> None:
-    detail = assert_error(response, 422)
-    assert any(field in issue["loc"] for issue in detail), detail
 
 
 def url(partner, user_id: str, building_id: str | None = None) -> str:

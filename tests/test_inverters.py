@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import update
 
-from conftest import assert_error, create_user, each
+from conftest import assert_error, assert_invalid, create_user, each, locates
 from solarfleet.inverters.models import Inverter
 
 EXAMPLES = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -133,17 +133,6 @@ def test_the_contract_was_read():
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-def names(detail, field: str) -> bool:
-    """The 422 detail says which field: in an issue's location, or by name in its message."""
-    word = re.compile(rf"(?<![\w]){re.escape(field)}(?![\w])")
-    return any(field in issue["loc"] or word.search(issue["msg"]) for issue in detail)
-
-
-def assert_invalid(response, field: str) -> None:
-    detail = assert_error(response, 422)
-    assert names(detail, field), detail
 
 
 def at(value: str) -> datetime:
@@ -590,7 +579,7 @@ def test_battery_limits_within_0_to_100_and_min_at_most_max(client, partner, use
         assert response.json()["max_battery_charge"] == high
     else:
         detail_ = assert_error(response, 422)
-        assert names(detail_, "min_battery_charge") or names(detail_, "max_battery_charge"), detail_
+        assert locates(detail_, "min_battery_charge") or locates(detail_, "max_battery_charge"), detail_
 
 
 @EXAMPLES
@@ -616,7 +605,7 @@ def test_max_below_an_existing_min_is_refused(client, partner, user):
     assert put(client, partner, user["id"], inverter["id"], {"min_battery_charge": 40}).status_code == 200
     refused = put(client, partner, user["id"], inverter["id"], {"max_battery_charge": 30})
     detail_ = assert_error(refused, 422)
-    assert names(detail_, "min_battery_charge") or names(detail_, "max_battery_charge")
+    assert locates(detail_, "min_battery_charge") or locates(detail_, "max_battery_charge")
     got = detail(client, partner, user["id"], inverter["id"])
     assert (got["min_battery_charge"], got["max_battery_charge"]) == (40, 40)
 
@@ -725,7 +714,7 @@ def test_read_only_fields_are_refused_whatever_else_is_sent(client, partner, use
     ):
         problems = assert_error(response, 422)
         for field in read_only:
-            assert names(problems, field), (field, problems)
+            assert locates(problems, field), (field, problems)
     assert detail(client, partner, user["id"], inverter["id"]) == inverter
 
 

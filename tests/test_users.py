@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import update
 
-from conftest import assert_error, create_user, each, make_partner
+from conftest import assert_error, assert_invalid, create_user, each, make_partner
 from solarfleet.inverters.models import Inverter
 
 # Function-scoped fixtures (client, partner) are shared by the examples of one test on purpose:
@@ -52,12 +52,6 @@ ALPHA_2 = sorted(country.alpha_2 for country in pycountry.countries)
 
 def new_email(prefix: str = "u") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}@example.com"
-
-
-def assert_invalid(response, field: str) -> None:
-    detail = assert_error(response, 422)
-    locations = [issue["loc"] for issue in detail]
-    assert any(field in loc for loc in locations), locations
 
 
 def post_user(client, partner, **body):

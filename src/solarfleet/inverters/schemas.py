@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from solarfleet.api.fields import InputModel
 from solarfleet.catalogue.schemas import DeviceTypeOut
@@ -256,7 +257,20 @@ class InverterWritable(InputModel):
         if isinstance(data, dict):
             sent = sorted(READ_ONLY_FIELDS.intersection(data))
             if sent:
-                raise ValueError(f"read-only field(s) computed by solarfleet cannot be set: {', '.join(sent)}")
+                # One error per field, located at that field, as for any other invalid member.
+                raise ValidationError.from_exception_data(
+                    cls.__name__,
+                    [
+                        InitErrorDetails(
+                            type=PydanticCustomError(
+                                "read_only", "{field} is read-only: solarfleet computes it", {"field": name}
+                            ),
+                            loc=(name,),
+                            input=data[name],
+                        )
+                        for name in sent
+                    ],
+                )
         return data
 
 
