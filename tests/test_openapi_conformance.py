@@ -269,3 +269,21 @@ def test_unparseable_bodies_are_validation_errors(client, fleet, body):
         issues = response.json()["detail"]
         assert issues
         assert all(issue["loc"][0] == "body" and issue["msg"] and issue["type"] for issue in issues)
+
+
+def test_openapi_document_and_interactive_docs_are_served(client):
+    document = client.get(OPENAPI_PATH)
+    assert document.status_code == 200
+    spec = document.json()
+    assert spec["openapi"].startswith("3.1")
+    undescribed = [
+        f"{schema}.{name}"
+        for schema in ("InverterDetailOut", "DeviceModelOutput", "OwnerOutput", "UserOut", "BuildingOut")
+        for name, field in spec["components"]["schemas"][schema]["properties"].items()
+        if "description" not in field
+    ]
+    assert undescribed == []
+    assert "/oauth2/token/" in spec["paths"]
+    docs = client.get(f"{BASE}/docs")
+    assert docs.status_code == 200
+    assert OPENAPI_PATH in docs.text

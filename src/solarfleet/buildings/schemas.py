@@ -43,7 +43,7 @@ class BuildingUpdate(BuildingFields):
 class BuildingOut(OutputModel):
     id: uuid.UUID = Field(description="The building's id")
     name: str = Field(description="The building's name, e.g. 'Home'")
-    property_type: PropertyType | None
+    property_type: PropertyType | None = Field(description="The kind of building")
     occupant_type: str | None = Field(description="Who lives there, in the partner's words")
     space_heating: str | None = Field(description="How rooms are heated, e.g. 'heat pump'")
     water_heating: str | None = Field(description="How hot water is made")
@@ -51,10 +51,10 @@ class BuildingOut(OutputModel):
     property_age: int | None = Field(description="Age of the building in years")
     num_occupants: int | None = Field(description="People living there")
     photovoltaic: bool | None = Field(description="The building has a PV system")
-    street_and_number: str | None
+    street_and_number: str | None = Field(description="Street and house number")
     street_add_info: str | None = Field(description="Address addition (flat, floor)")
-    zip_code: str | None
-    town: str | None
+    zip_code: str | None = Field(description="Postal code")
+    town: str | None = Field(description="Town or city")
     country: str | None = Field(description="ISO 3166-1 alpha-2 country code")
     latitude: float | None = Field(description="WGS 84 latitude in degrees")
     longitude: float | None = Field(description="WGS 84 longitude in degrees")

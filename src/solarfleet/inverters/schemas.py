@@ -35,20 +35,24 @@ class BatteryPolicy(StrEnum):
 
 
 class DeviceModelOutput(BaseModel):
-    device_type: DeviceTypeOut
+    device_type: DeviceTypeOut = Field(description="The kind of device: a solar inverter")
     manufacturer: str | None = Field(description="null until the device model is chosen at onboarding")
-    model: str | None = None
-    cloud_service_instructions: str | None = None
-    cloud_service_signup_link: str | None = None
-    year: int | None = None
+    model: str | None = Field(default=None, description="The model (series) name")
+    cloud_service_instructions: str | None = Field(
+        default=None, description="How the end user enables access for solarfleet"
+    )
+    cloud_service_signup_link: str | None = Field(
+        default=None, description="Where the end user signs up for the vendor's service; null for local protocols"
+    )
+    year: int | None = Field(default=None, description="Year the model (series) came to market")
     cloud_service: uuid.UUID | None = Field(default=None, description="Id of the cloud service in the catalogue")
 
 
 class OwnerOutput(BaseModel):
-    id: uuid.UUID
-    email: str
-    first_name: str | None = None
-    last_name: str | None = None
+    id: uuid.UUID = Field(description="The owning user's id")
+    email: str = Field(description="The owning user's email")
+    first_name: str | None = Field(default=None, description="The owning user's first name")
+    last_name: str | None = Field(default=None, description="The owning user's last name")
     external_id: str | None = Field(default=None, description="The user's external_user_id")
 
 
@@ -74,12 +78,12 @@ class InverterOut(BaseModel):
         "when unconfirmed after two polls or the device fell back to its own logic; error when commands are "
         "rejected or ignored"
     )
-    device_model: DeviceModelOutput
-    owner: OwnerOutput
-    created_at: datetime
-    updated_at: datetime
+    device_model: DeviceModelOutput = Field(description="From the catalogue, with its cloud service")
+    owner: OwnerOutput = Field(description="The user the device belongs to")
+    created_at: datetime = Field(description="When the device was registered")
+    updated_at: datetime = Field(description="Last change of any stored value of the device")
     price_zone: PriceZone = Field(default=DEFAULT_PRICE_ZONE, description="Bidding zone whose prices steer it")
-    id: uuid.UUID | None = None
+    id: uuid.UUID | None = Field(default=None, description="The device's id")
     deleted_at: datetime | None = Field(default=None, description="When set, the device is considered deleted.")
     lifecycle_state: str = Field(
         default="authenticated",
@@ -110,7 +114,7 @@ class InverterOut(BaseModel):
         description="What the plan asks of the battery now: self_consumption, charge, hold, discharge, "
         "export, curtail, paused; null when not optimising",
     )
-    comment: str | None = Field(default=None, max_length=300)
+    comment: str | None = Field(default=None, max_length=300, description="The partner's free text")
     current_state_last_updated_at: datetime | None = Field(
         default=None, description="The device's own timestamp of the latest reading"
     )
@@ -133,7 +137,7 @@ class InverterOut(BaseModel):
     )
     solar_power_rating_kw: float | None = Field(default=None, description="Rated PV power (kWp)")
     battery_capacity_kwh: float | None = Field(default=None, description="Usable battery capacity")
-    is_battery_connected: bool | None = False
+    is_battery_connected: bool | None = Field(default=False, description="A home battery is part of the system")
     is_curtailment_active: bool | None = Field(default=False, description="PV output is limited by solarfleet now")
     max_battery_charge: float | None = Field(default=None, description="Upper SoC limit, %, if user_limits_enabled")
     min_battery_charge: float | None = Field(default=None, description="Lower SoC limit, %, if user_limits_enabled")
@@ -141,8 +145,10 @@ class InverterOut(BaseModel):
     information_last_updated_at: datetime | None = Field(
         default=None, description="Last change of rating, capacity or preferences"
     )
-    battery_policy: BatteryPolicy | None = BatteryPolicy.self_consumption
-    battery_policy_last_updated_at: datetime | None = None
+    battery_policy: BatteryPolicy | None = Field(
+        default=BatteryPolicy.self_consumption, description="What the optimiser may do with the battery"
+    )
+    battery_policy_last_updated_at: datetime | None = Field(default=None, description="Last change of battery_policy")
     current_solar_production_w: float | None = _w("PV output, never negative")
     current_power_to_grid_w: float | None = _w("Grid power: positive = export, negative = import")
     household_consumption_w: float | None = _w("Household load, never negative")
@@ -152,7 +158,9 @@ class InverterOut(BaseModel):
     production_last_day_kwh: float | None = Field(default=None, description="PV energy over the trailing 24 h")
     production_last_week_kwh: float | None = Field(default=None, description="PV energy over the trailing 7 days")
     production_last_month_kwh: float | None = Field(default=None, description="PV energy over the trailing 30 days")
-    production_last_updated_at: datetime | None = None
+    production_last_updated_at: datetime | None = Field(
+        default=None, description="As of when the production figures were computed"
+    )
     needs_gateway: bool | None = Field(
         default=False,
         description="The device model is reachable only on the home network, so a gateway must relay it; "
@@ -162,11 +170,13 @@ class InverterOut(BaseModel):
     inferred_max_discharge_power_w: float | None = Field(default=None, description="Highest sustained discharge power")
     inferred_min_battery_soc_percent: float | None = Field(default=None, description="Inferred reserve SoC, %")
     inferred_battery_capacity_kwh: float | None = Field(default=None, description="Inferred usable capacity")
-    inferred_params_updated_at: datetime | None = None
+    inferred_params_updated_at: datetime | None = Field(
+        default=None, description="When the inferred battery parameters were last computed"
+    )
     has_ev_in_household: bool | None = Field(
         default=None, description="Household consumption shows electric-vehicle charging; null until known"
     )
-    ev_inferred_at: datetime | None = None
+    ev_inferred_at: datetime | None = Field(default=None, description="When EV detection last ran")
     ev_inference_confidence: float | None = Field(
         default=None, description="0.0–1.0; saturates at 16 EV-charging bouts in 30 days"
     )

@@ -41,14 +41,14 @@ class UserOut(OutputModel):
     role: Role = Field(description="admin, staff, user or guest")
     email: str = Field(description="Unique among the organisation's live users (case-insensitive)")
     external_user_id: str | None = Field(description="The partner's own id of the user")
-    first_name: str | None
-    last_name: str | None
+    first_name: str | None = Field(description="The user's first name")
+    last_name: str | None = Field(description="The user's last name")
     num_inverters: int = Field(description="The user's inverters that are not deleted")
     is_onboarded: bool = Field(description="At least one of the user's devices completed onboarding")
-    street_and_number: str | None
+    street_and_number: str | None = Field(description="Street and house number")
     street_add_info: str | None = Field(description="Address addition (flat, floor)")
-    zip_code: str | None
-    town: str | None
+    zip_code: str | None = Field(description="Postal code")
+    town: str | None = Field(description="Town or city")
     country: str | None = Field(description="ISO 3166-1 alpha-2 country code (sent as country_iso2)")
     latitude: float | None = Field(description="WGS 84 latitude in degrees")
     longitude: float | None = Field(description="WGS 84 longitude in degrees")
