@@ -54,7 +54,7 @@ def test_settings_read_solarfleet_environment(clean_env, tmp_path):
     clean_env.setenv("SOLARFLEET_FAILED_AUTH_LIMIT", "9")
     clean_env.setenv("SOLARFLEET_FAILED_AUTH_WINDOW_SECONDS", "12.5")
     clean_env.setenv("SOLARFLEET_LOG_FORMAT", "json")
-    clean_env.setenv("SOLARFLEET_PUBLIC_BASE_URL", "https://api.example")
+    clean_env.setenv("SOLARFLEET_LOG_LEVEL", "DEBUG")
     clean_env.setenv("FAILED_AUTH_LIMIT", "1")  # no prefix: ignored
 
     settings = Settings()
@@ -65,7 +65,7 @@ def test_settings_read_solarfleet_environment(clean_env, tmp_path):
     assert settings.failed_auth_limit == 9
     assert settings.failed_auth_window_seconds == 12.5
     assert settings.log_format == "json"
-    assert settings.public_base_url == "https://api.example"
+    assert settings.log_level == "DEBUG"
     # Secrets never show in the settings' repr.
     assert "env-signing-key" not in repr(settings)
     assert not (tmp_path / "state").exists()  # a key given by environment writes no file

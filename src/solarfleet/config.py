@@ -32,7 +32,6 @@ class Settings(BaseSettings):
         default=None,
         description="Comma-separated Fernet keys for device credentials; the first encrypts, all decrypt.",
     )
-    public_base_url: str = Field(default="http://127.0.0.1:8000", description="Address partners reach us at.")
     failed_auth_limit: int = Field(default=5, ge=1, description="Failed client logins allowed per window.")
     failed_auth_window_seconds: float = Field(default=60.0, gt=0)
     log_format: str = Field(default="console", pattern="^(console|json)$")

@@ -9,11 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from solarfleet.database import Base
 
-# How solarfleet reaches a device: through the vendor's cloud API, or a protocol spoken only on the
-# home network (which needs a gateway in the home to relay it).
-ACCESS_CLOUD_API = "cloud_api"
+# How solarfleet reaches a device (CloudService.access): "cloud_api" through the vendor's cloud,
+# "local_protocol" only on the home network (a gateway there must relay it), or "simulated".
 ACCESS_LOCAL_PROTOCOL = "local_protocol"
-ACCESS_SIMULATED = "simulated"
 
 
 def needs_gateway(access: str) -> bool:

@@ -11,12 +11,9 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import Boolean, Float, ForeignKey, Index, String, Text, Uuid, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
-from solarfleet.buildings.models import Building
-from solarfleet.catalogue.models import DeviceModel
 from solarfleet.database import Base, UTCDateTime, new_id, utcnow
-from solarfleet.users.models import User
 
 LIFECYCLE_CREATED = "created"
 STATUS_UNKNOWN = "unknown"
@@ -110,13 +107,6 @@ class Inverter(Base):
     ev_inferred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ev_inference_confidence: Mapped[float | None] = mapped_column(Float)
 
-    owner: Mapped[User] = relationship(lazy="raise")
-    device_model: Mapped[DeviceModel | None] = relationship(lazy="raise")
-    building: Mapped[Building | None] = relationship(lazy="raise")
-    actions: Mapped[list[InverterAction]] = relationship(
-        lazy="raise", order_by="InverterAction.created_at", back_populates="inverter"
-    )
-
 
 class InverterAction(Base):
     """Something the partner must resolve before the device works normally again."""
@@ -130,5 +120,3 @@ class InverterAction(Base):
     resolution_link: Mapped[str | None] = mapped_column(String(2000))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-    inverter: Mapped[Inverter] = relationship(back_populates="actions", lazy="raise")
