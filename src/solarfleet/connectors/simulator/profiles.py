@@ -1,0 +1,93 @@
+"""Day profiles at one-minute resolution for a simulated home: PV under clouds, household load, EV charging.
+
+Each profile depends only on (location or parameters, seed, date), never on when or how often it is
+asked for, so a simulated home is reproducible for its seed however it is polled.
+"""
+
+from __future__ import annotations
+
+import warnings
+from datetime import date
+from functools import lru_cache
+
+import numpy as np
+from scipy.signal import lfilter
+
+MINUTES_PER_DAY = 1440
+PERFORMANCE_RATIO = 0.85  # DC/AC losses, soiling and temperature of a typical rooftop system
+
+
+def _rng(seed: int, day: date, stream: int) -> np.random.Generator:
+    return np.random.default_rng([seed, day.toordinal(), stream])
+
+
+@lru_cache(maxsize=512)
+def clear_sky_pv_per_kwp(latitude: float, longitude: float, tilt: float, azimuth: float, day: date) -> np.ndarray:
+    """AC watts per kWp for each UTC minute of `day`, from pvlib's Ineichen clear sky on a tilted plane."""
+    import pandas as pd
+    import pvlib
+
+    location = pvlib.location.Location(latitude, longitude, tz="UTC")
+    times = pd.date_range(pd.Timestamp(day, tz="UTC"), periods=MINUTES_PER_DAY, freq="1min")
+    sky = location.get_clearsky(times, model="ineichen")
+    sun = location.get_solarposition(times)
+    plane = pvlib.irradiance.get_total_irradiance(
+        tilt, azimuth, sun["apparent_zenith"], sun["azimuth"], sky["dni"], sky["ghi"], sky["dhi"]
+    )
+    poa = np.nan_to_num(plane["poa_global"].to_numpy(dtype=float), nan=0.0)
+    result = np.clip(poa, 0.0, None) * PERFORMANCE_RATIO  # 1 kWp gives 1 kW at 1000 W/m²
+    result.flags.writeable = False
+    return result
+
+
+def cloud_factor(seed: int, day: date) -> np.ndarray:
+    """Share of clear-sky output that reaches the panels, per minute: a seeded weather regime per day
+    (clear, broken cloud, overcast) with an autocorrelated process inside it."""
+    rng = _rng(seed, day, 1)
+    regime = rng.choice(3, p=[0.35, 0.40, 0.25])
+    mean, spread, persistence = ((0.97, 0.03, 0.98), (0.65, 0.30, 0.90), (0.25, 0.08, 0.97))[regime]
+    shocks = rng.normal(0.0, 1.0, MINUTES_PER_DAY)
+    # AR(1) with unit variance: level[t] = persistence·level[t-1] + √(1-persistence²)·shock[t]
+    latent = lfilter([np.sqrt(1 - persistence**2)], [1.0, -persistence], shocks)
+    return np.clip(mean + spread * latent, 0.05, 1.08)
+
+
+@lru_cache(maxsize=4)
+def _household_shape(year: int) -> np.ndarray:
+    """demandlib's dynamised BDEW H0 profile for `year`: mean watts per 15 min for 1 kWh a year."""
+    import demandlib.bdew
+
+    # demandlib 0.2.2 switches every warning of the whole process into an error and never switches
+    # back; catch_warnings restores the filters when it is done.
+    with warnings.catch_warnings():
+        profile = demandlib.bdew.ElecSlp(year).get_scaled_power_profiles({"h0_dyn": 1.0})["h0_dyn"]
+    return profile.to_numpy(dtype=float) * 1000.0  # kW per kWh/a → W per kWh/a
+
+
+def household_load(seed: int, day: date, annual_kwh: float, utc_offset_minutes: int) -> np.ndarray:
+    """Household watts per UTC minute of `day`: the standard profile (local time) scaled to the home's
+    annual consumption, with per-minute noise and a few seeded appliance bouts (kettle, oven, washer)."""
+    year_shape = _household_shape(day.year)
+    first = (day.timetuple().tm_yday - 1) * 96
+    quarter_hours = np.take(year_shape, np.arange(first - 96, first + 192) % len(year_shape))  # day ± 1 for offsets
+    minutes = np.repeat(quarter_hours, 15)[MINUTES_PER_DAY + utc_offset_minutes :][:MINUTES_PER_DAY] * annual_kwh
+    rng = _rng(seed, day, 2)
+    load = minutes * rng.lognormal(0.0, 0.18, MINUTES_PER_DAY)
+    for _ in range(rng.poisson(4)):
+        power = rng.choice([1800.0, 2200.0, 3000.0])
+        length = int(rng.integers(3, 45))
+        start = (int(rng.integers(6 * 60, 22 * 60)) - utc_offset_minutes) % MINUTES_PER_DAY
+        load[start : start + length] += power
+    return np.clip(load, 40.0, None)  # standby never stops
+
+
+def ev_charging(seed: int, day: date, power_w: float, sessions_per_week: float, utc_offset_minutes: int) -> np.ndarray:
+    """EV charger watts per UTC minute: on a seeded share of evenings one flat bout of 1–3 h from 17–22 h local."""
+    rng = _rng(seed, day, 3)
+    load = np.zeros(MINUTES_PER_DAY)
+    if rng.random() < sessions_per_week / 7.0:
+        start = int(rng.integers(17 * 60, 22 * 60)) - utc_offset_minutes
+        length = int(rng.integers(60, 181))
+        start = max(0, min(start, MINUTES_PER_DAY - length))
+        load[start : start + length] = power_w
+    return load
