@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,7 +20,9 @@ app = typer.Typer(help="solarfleet: connect, watch and steer solar inverters and
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 org_app = typer.Typer(help="Organisations (partners).", no_args_is_help=True)
 client_app = typer.Typer(help="API clients of an organisation.", no_args_is_help=True)
+fleet_app = typer.Typer(help="Devices of the fleet.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(fleet_app, name="fleet")
 app.add_typer(org_app, name="org")
 app.add_typer(client_app, name="client")
 
@@ -102,10 +106,7 @@ def client_create(
     """Add an API client to an organisation."""
     from solarfleet.organisations.service import UnknownOrganisation, create_client
 
-    try:
-        organisation_id = uuid.UUID(org)
-    except ValueError:
-        raise _fail(f"--org must be an organisation id (a UUID), got {org!r}") from None
+    organisation_id = _uuid_option("--org", org)
     database = _migrated_database()
     try:
         with database.session() as session:
@@ -143,6 +144,41 @@ def _serve(host: str, port: int, workers: int) -> None:
     )
 
 
+def _worker(database: Database, clock=None):
+    from solarfleet.connectors.registry import ConnectorContext
+    from solarfleet.credentials_cipher import CredentialsCipher
+    from solarfleet.monitoring.pipeline import MonitoringWorker
+
+    settings = get_settings()
+    return MonitoringWorker(
+        database,
+        CredentialsCipher(settings.fernet_keys()),
+        ConnectorContext(clock=clock),
+        settings.monitoring(),
+    )
+
+
+async def _serve_and_monitor(host: str, port: int, worker) -> None:
+    """One process: the API and the monitoring worker on one event loop (the embedded default)."""
+    import asyncio
+
+    import uvicorn
+
+    from solarfleet.api.app import create_app
+
+    settings = get_settings()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, worker.database), host=host, port=port, log_config=None, access_log=False)
+    )
+    stop = asyncio.Event()
+    monitoring = asyncio.create_task(worker.run(stop))
+    try:
+        await server.serve()
+    finally:
+        stop.set()
+        await monitoring
+
+
 Host = Annotated[str, typer.Option(help="Address to listen on.")]
 Port = Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")]
 
@@ -152,21 +188,87 @@ def serve(
     host: Host = "127.0.0.1",
     port: Port = 8000,
     workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes.")] = 1,
+    monitoring: Annotated[
+        bool, typer.Option(help="Poll devices in this process (one worker only; else run `solarfleet monitor`).")
+    ] = True,
 ) -> None:
-    """Serve the partner API (migrating the database first when it is empty or outdated)."""
-    _migrated_database().dispose()
-    _serve(host, port, workers)
+    """Serve the partner API and poll the fleet (migrating the database first when it is empty or outdated)."""
+    import asyncio
+
+    database = _migrated_database()
+    if workers > 1 or not monitoring:
+        database.dispose()
+        if monitoring:
+            console.print("several API workers: polling is left to `solarfleet monitor` (run it once beside them)")
+        _serve(host, port, workers)
+        return
+    asyncio.run(_serve_and_monitor(host, port, _worker(database)))
 
 
 @app.command()
-def demo(host: Host = "127.0.0.1", port: Port = 8000) -> None:
-    """Set up the demo organisation and its fleet on the configured database, then serve the API."""
+def monitor() -> None:
+    """Poll every linked device and store its readings until interrupted (for scale-out beside `serve`)."""
+    import asyncio
+    import signal
+
+    worker = _worker(_migrated_database())
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await worker.run(stop)
+
+    asyncio.run(run())
+
+
+@app.command()
+def demo(
+    households: Annotated[int, typer.Option(min=1, max=10_000, help="Simulated households in the demo.")] = 12,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the fleet: one seed, one fleet.")] = 7,
+    history_days: Annotated[float, typer.Option(min=0, max=60, help="Days of past readings to fill in.")] = 7.0,
+    speed: Annotated[float, typer.Option(min=0.1, max=3600, help="Simulated seconds per real second.")] = 1.0,
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+) -> None:
+    """Set up the demo organisation and its simulated fleet, fill its history, then serve the API while
+    monitoring runs live."""
+    import asyncio
+    from datetime import timedelta
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from solarfleet.connectors.simulator.clock import SimulationClock
+    from solarfleet.credentials_cipher import CredentialsCipher
+    from solarfleet.database import utcnow
     from solarfleet.demo import ensure_demo_fleet
 
+    settings = get_settings()
     database = _migrated_database()
     with database.session() as session:
-        issued = ensure_demo_fleet(session)
-    database.dispose()
+        issued = ensure_demo_fleet(session, CredentialsCipher(settings.fernet_keys()), households, seed)
+    credentials_file = _write_demo_credentials(settings.state_dir, issued)
+
+    now = utcnow()
+    clock = SimulationClock.stepped(now - timedelta(days=history_days))
+    worker = _worker(database, clock)
+    worker.load()
+    total = history_days * 86400
+    with Progress(
+        TextColumn("filling {task.fields[days]:g} days of readings"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("history", total=total or 1, days=history_days)
+        asyncio.run(
+            worker.replay(now, timedelta(minutes=1), progress=lambda done: progress.update(task, completed=done))
+        )
+        progress.update(task, completed=total or 1)
+    clock.run_on(speed)
+
     base = f"http://{host}:{port}"
     pick_access_field = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])'"
     console.rule("solarfleet demo: a fresh API client (earlier demo clients are revoked)")
@@ -180,5 +282,82 @@ def demo(host: Host = "127.0.0.1", port: Port = 8000) -> None:
         f'curl -s -H "Authorization: Bearer $TOKEN" {base}/api/partners/v2.0/org/$ORG_ID/users',
     ):
         console.print(line, soft_wrap=True, highlight=False, markup=False)
-    console.print(f"API docs: {base}/api/partners/v2.0/docs  (Ctrl-C stops the server)", soft_wrap=True)
-    _serve(host, port, 1)
+    console.print(f"credentials also in {credentials_file}", soft_wrap=True, highlight=False)
+    console.print(
+        f"{worker.device_count} simulated inverters polled live at {speed:g}× real time; "
+        f"API docs: {base}/api/partners/v2.0/docs  (Ctrl-C stops)",
+        soft_wrap=True,
+    )
+    asyncio.run(_serve_and_monitor(host, port, worker))
+
+
+def _write_demo_credentials(state_dir: Path, issued) -> Path:
+    """The demo client's credentials for scripts, readable by the owner only."""
+    path = state_dir / "demo-credentials.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(issued.as_json(), handle, indent=2)
+    os.chmod(path, 0o600)
+    return path.resolve()
+
+
+@fleet_app.command("add-simulated")
+def fleet_add_simulated(
+    org: Annotated[str, typer.Option("--org", help="The organisation's id.")],
+    user: Annotated[str, typer.Option("--user", help="The user's id in that organisation.")],
+    pv_kwp: Annotated[float | None, typer.Option(min=0, max=100, help="PV peak power in kWp.")] = None,
+    battery_kwh: Annotated[float | None, typer.Option(min=0.5, max=200, help="Battery capacity in kWh.")] = None,
+    ev: Annotated[bool, typer.Option("--ev", help="The household charges an electric vehicle.")] = False,
+    seed: Annotated[int | None, typer.Option(min=0, help="Seed of the simulated home (default: random).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add a simulated inverter to an existing user; monitoring picks it up within a minute."""
+    import random
+    import secrets
+
+    from sqlalchemy import select
+
+    from solarfleet.credentials_cipher import CredentialsCipher
+    from solarfleet.demo import add_simulated_inverter, home_parameters
+    from solarfleet.prices.zones import ZONE_LOCATIONS, PriceZone
+    from solarfleet.users.models import User
+
+    organisation_id, user_id = _uuid_option("--org", org), _uuid_option("--user", user)
+    seed = seed if seed is not None else secrets.randbelow(2**62)
+    database = _migrated_database()
+    with database.session() as session:
+        owner = session.scalar(
+            select(User).where(User.id == user_id, User.organisation_id == organisation_id, User.deleted_at.is_(None))
+        )
+        if owner is None:
+            raise _fail(f"no user {user_id} in organisation {organisation_id}; `GET .../users` lists them")
+        zone = PriceZone.AT
+        place = ZONE_LOCATIONS[zone]
+        latitude = owner.latitude if owner.latitude is not None else place.latitude
+        longitude = owner.longitude if owner.longitude is not None else place.longitude
+        parameters = home_parameters(
+            random.Random(seed),  # noqa: S311 - a simulation, not a secret
+            seed,
+            zone,
+            latitude,
+            longitude,
+            pv_kwp=pv_kwp,
+            battery_kwh=battery_kwh,
+            ev=ev,
+        )
+        inverter = add_simulated_inverter(
+            session, CredentialsCipher(get_settings().fernet_keys()), owner, parameters, zone
+        )
+        inverter_id = str(inverter.id)
+    if as_json:
+        typer.echo(json.dumps({"inverter_id": inverter_id, "seed": seed}))
+    else:
+        console.print(f"simulated inverter {inverter_id} added (seed {seed})")
+
+
+def _uuid_option(name: str, value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise _fail(f"{name} must be an id (a UUID), got {value!r}") from None

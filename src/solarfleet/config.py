@@ -34,6 +34,13 @@ class Settings(BaseSettings):
     )
     failed_auth_limit: int = Field(default=5, ge=1, description="Failed client logins allowed per window.")
     failed_auth_window_seconds: float = Field(default=60.0, gt=0)
+    poll_interval_seconds: float = Field(
+        default=30.0, ge=5, le=3600, description="How often local and simulated devices are polled."
+    )
+    poll_concurrency: int = Field(default=256, ge=1, le=10_000, description="Devices polled at the same time.")
+    raw_retention_days: float = Field(
+        default=35.0, ge=1, description="How long raw readings are kept; rollups are kept for good."
+    )
     log_format: str = Field(default="console", pattern="^(console|json)$")
     log_level: str = Field(default="INFO")
 
@@ -42,6 +49,17 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.state_dir / 'solarfleet.db').resolve()}"
+
+    def monitoring(self):
+        from datetime import timedelta
+
+        from solarfleet.monitoring.pipeline import MonitoringSettings
+
+        return MonitoringSettings(
+            concurrency=self.poll_concurrency,
+            default_poll_interval=timedelta(seconds=self.poll_interval_seconds),
+            raw_retention=timedelta(days=self.raw_retention_days),
+        )
 
     def signing_key(self) -> bytes:
         if self.token_signing_key is not None:

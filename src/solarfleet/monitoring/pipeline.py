@@ -16,7 +16,7 @@ import itertools
 import os
 import socket
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -139,6 +139,7 @@ class CycleStats:
     polls: int = 0
     readings_stored: int = 0
     failures: int = 0
+    rollup_rows: int = 0
 
 
 class MonitoringWorker:
@@ -225,7 +226,7 @@ class MonitoringWorker:
 
     async def poll_due(self, flush: bool = True) -> CycleStats:
         """Poll every device that is due now, then store everything (for stepped clocks and tests)."""
-        before = CycleStats(self.stats.polls, self.stats.readings_stored, self.stats.failures)
+        before = replace(self.stats)
         now = self.clock.now()
         due = []
         while self._heap and self._heap[0][0] <= now:
@@ -241,6 +242,7 @@ class MonitoringWorker:
             self.stats.polls - before.polls,
             self.stats.readings_stored - before.readings_stored,
             self.stats.failures - before.failures,
+            self.stats.rollup_rows - before.rollup_rows,
         )
 
     async def _poll_from(self, slots, now: datetime) -> None:
@@ -434,7 +436,9 @@ class MonitoringWorker:
         closed_until = int(now.timestamp()) // _ROLLUP_WIDTH * _ROLLUP_WIDTH
         ids = [slot.inverter_id for slot in self._slots.values()]
         if self._rolled_until_s is not None and closed_until > self._rolled_until_s and ids:
-            await asyncio.to_thread(roll_up, self.database, ids, self._rolled_until_s, closed_until)
+            self.stats.rollup_rows += await asyncio.to_thread(
+                roll_up, self.database, ids, self._rolled_until_s, closed_until
+            )
             self._rolled_until_s = closed_until
         if self._pruned_at is None or now - self._pruned_at >= timedelta(hours=1):
             self._pruned_at = now
