@@ -78,12 +78,15 @@ class Cli:
         return json.loads(self.ok("org", "create", name, "--json").stdout)
 
     @contextmanager
-    def server(self, env: dict[str, str] | None = None) -> Iterator[httpx.Client]:
+    def server(
+        self, *command: str, env: dict[str, str] | None = None, start_timeout: float = SERVER_START_TIMEOUT
+    ) -> Iterator[httpx.Client]:
+        """`solarfleet serve` (or another serving command, e.g. `demo ...`) on a free loopback port."""
         port = _free_port()
         log_path = self.workdir / f"serve-{port}.log"
         with log_path.open("w") as log_file:
             process = subprocess.Popen(
-                [str(SOLARFLEET), "serve", "--host", "127.0.0.1", "--port", str(port)],
+                [str(SOLARFLEET), *(command or ("serve",)), "--host", "127.0.0.1", "--port", str(port)],
                 cwd=self.workdir,
                 env={**self.env, **(env or {})},
                 stdout=log_file,
@@ -91,7 +94,7 @@ class Cli:
             )
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False, timeout=10) as http:
-                deadline = time.monotonic() + SERVER_START_TIMEOUT
+                deadline = time.monotonic() + start_timeout
                 while True:
                     if process.poll() is not None:
                         pytest.fail(f"serve exited with {process.returncode}:\n{log_path.read_text()}")
@@ -101,7 +104,7 @@ class Cli:
                     except httpx.TransportError:
                         pass
                     if time.monotonic() > deadline:
-                        pytest.fail(f"serve did not answer within {SERVER_START_TIMEOUT} s:\n{log_path.read_text()}")
+                        pytest.fail(f"serve did not answer within {start_timeout} s:\n{log_path.read_text()}")
                     time.sleep(0.1)
                 yield http
         finally:
@@ -427,3 +430,79 @@ def test_keys_given_by_environment_write_no_files(cli):
     assert not (cli.state_dir / "encryption.key").exists()
     assert list(cli.workdir.rglob("*.key")) == []
     assert list(cli.state_dir.parent.rglob("*.key")) == []
+
+
+def test_demo_fills_history_and_serves_live_changing_values(cli):
+    # Loading pvlib and demandlib and computing the first clear-sky days takes a few seconds.
+    demo = ("demo", "--households", "5", "--history-days", "0.2", "--speed", "20")
+    with cli.server(*demo, start_timeout=120) as http:
+        credentials = json.loads((cli.state_dir / "demo-credentials.json").read_text())
+        assert stat.S_IMODE((cli.state_dir / "demo-credentials.json").stat().st_mode) == 0o600
+        token = _token(http, credentials["client_id"], credentials["client_secret"]).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        users = http.get(f"{BASE}/org/{credentials['org_id']}/users", headers=headers).json()
+        assert len(users) == 5
+
+        def fleet() -> list[dict]:
+            return [
+                inverter
+                for user in users
+                for inverter in http.get(
+                    f"{BASE}/org/{credentials['org_id']}/users/{user['id']}/inverters", headers=headers
+                ).json()
+            ]
+
+        before = fleet()
+        assert {i["lifecycle_state"] for i in before} == {"active"}
+        assert {i["connection_status"] for i in before} == {"ok"}
+        assert all(i["production_last_day_kwh"] is not None for i in before)
+        assert any(i["battery_charge_level_percent"] is not None for i in before)
+        assert any(i["battery_charge_level_percent"] is None for i in before)  # the PV-only homes
+        time.sleep(3)  # 20× real time: a minute of simulated time, two polls of every device
+        after = fleet()
+        moved = [
+            a
+            for a, b in zip(after, before, strict=True)
+            if a["current_state_last_updated_at"] != b["current_state_last_updated_at"]
+        ]
+        assert len(moved) == len(after)
+
+
+def test_fleet_add_simulated_links_an_inverter_to_a_user(cli):
+    org = cli.create_org()
+    with cli.in_process_client() as client:
+        token = _token(client, org["client_id"], org["client_secret"]).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        user = client.post(f"{BASE}/org/{org['org_id']}/users", json={"email": "a@example.com"}, headers=headers)
+        user_id = user.json()["id"]
+        added = json.loads(
+            cli.ok(
+                "fleet",
+                "add-simulated",
+                "--org",
+                org["org_id"],
+                "--user",
+                user_id,
+                "--battery-kwh",
+                "9.5",
+                "--ev",
+                "--json",
+            ).stdout
+        )
+        inverters = client.get(f"{BASE}/org/{org['org_id']}/users/{user_id}/inverters", headers=headers).json()
+    assert [i["id"] for i in inverters] == [added["inverter_id"]]
+    assert inverters[0]["lifecycle_state"] == "authenticated"
+    assert inverters[0]["battery_capacity_kwh"] == 9.5
+    unknown = cli.run("fleet", "add-simulated", "--org", org["org_id"], "--user", str(uuid.uuid4()))
+    assert unknown.returncode == 1
+    assert "no user" in _flat(unknown.stderr)
+    assert "Traceback" not in unknown.stderr
+
+
+def test_monitor_refuses_shards_outside_the_fleet(tmp_path):
+    cli = _sqlite_cli(tmp_path)
+    for shards in ("64", "5-2", "a-b"):
+        result = cli.run("monitor", "--shards", shards)
+        assert result.returncode == 1, shards
+        assert "--shards" in _flat(result.stderr)
+        assert "Traceback" not in result.stderr

@@ -144,7 +144,7 @@ def _serve(host: str, port: int, workers: int) -> None:
     )
 
 
-def _worker(database: Database, clock=None):
+def _worker(database: Database, clock=None, shards: frozenset[int] | None = None):
     from solarfleet.connectors.registry import ConnectorContext
     from solarfleet.credentials_cipher import CredentialsCipher
     from solarfleet.monitoring.pipeline import MonitoringWorker
@@ -155,6 +155,7 @@ def _worker(database: Database, clock=None):
         CredentialsCipher(settings.fernet_keys()),
         ConnectorContext(clock=clock),
         settings.monitoring(),
+        shards,
     )
 
 
@@ -206,12 +207,17 @@ def serve(
 
 
 @app.command()
-def monitor() -> None:
+def monitor(
+    shards: Annotated[
+        str | None,
+        typer.Option(help="Poll only these of the 64 shards, e.g. `0-31` (another worker takes `32-63`)."),
+    ] = None,
+) -> None:
     """Poll every linked device and store its readings until interrupted (for scale-out beside `serve`)."""
     import asyncio
     import signal
 
-    worker = _worker(_migrated_database())
+    worker = _worker(_migrated_database(), shards=_shard_range(shards) if shards else None)
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -354,6 +360,34 @@ def fleet_add_simulated(
         typer.echo(json.dumps({"inverter_id": inverter_id, "seed": seed}))
     else:
         console.print(f"simulated inverter {inverter_id} added (seed {seed})")
+
+
+def _shard_range(text: str) -> frozenset[int]:
+    from solarfleet.monitoring.pipeline import MonitoringSettings
+
+    count = MonitoringSettings().shard_count
+    first, _, last = text.partition("-")
+    try:
+        low, high = int(first), int(last or first)
+    except ValueError:
+        raise _fail(f"--shards must be a shard or a range like 0-31, got {text!r}") from None
+    if not 0 <= low <= high < count:
+        raise _fail(f"--shards must lie within 0-{count - 1}, got {text!r}")
+    return frozenset(range(low, high + 1))
+
+
+def _shard_range(text: str) -> frozenset[int]:
+    from solarfleet.monitoring.pipeline import MonitoringSettings
+
+    count = MonitoringSettings().shard_count
+    first, _, last = text.partition("-")
+    try:
+        low, high = int(first), int(last or first)
+    except ValueError:
+        raise _fail(f"--shards must be a shard or a range like 0-31, got {text!r}") from None
+    if not 0 <= low <= high < count:
+        raise _fail(f"--shards must lie within 0-{count - 1}, got {text!r}")
+    return frozenset(range(low, high + 1))
 
 
 def _uuid_option(name: str, value: str) -> uuid.UUID:

@@ -4,7 +4,7 @@ from solarfleet.buildings.models import Building
 from solarfleet.catalogue.models import CloudService, DeviceModel
 from solarfleet.database import Base
 from solarfleet.inverters.models import Inverter, InverterAction
-from solarfleet.monitoring.models import DeviceConnection, PollState, ReadingRollup, ShardLease, StoredReading
+from solarfleet.monitoring.models import DeviceConnection, PollState, ReadingRollup, StoredReading
 from solarfleet.organisations.models import ApiClient, Organisation
 from solarfleet.users.models import User
 
@@ -21,7 +21,6 @@ __all__ = [
     "Organisation",
     "PollState",
     "ReadingRollup",
-    "ShardLease",
     "StoredReading",
     "User",
     "metadata",

@@ -49,16 +49,6 @@ class PollState(Base):
     device_energy_wh: Mapped[float | None] = mapped_column(Float)
 
 
-class ShardLease(Base):
-    """A monitoring worker's claim on a shard of the fleet until `expires_at` (renewed while it lives)."""
-
-    __tablename__ = "shard_leases"
-
-    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
-    holder: Mapped[str | None] = mapped_column(String(100))
-    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
 class StoredReading(Base):
     """One reading. `interval_s` is the time it stands for (since the previous one, capped), so
     energies are sums of power × interval; `computed` is a bitmask of quantities solarfleet derived."""

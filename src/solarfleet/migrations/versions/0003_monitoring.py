@@ -1,4 +1,4 @@
-"""monitoring: device connections, poll states, shard leases, readings and rollups
+"""monitoring: device connections, poll states, readings and rollups
 
 Revision ID: 0003
 Revises: 0002
@@ -25,13 +25,6 @@ def _inverter_fk(table: str) -> sa.ForeignKeyConstraint:
 
 
 def upgrade() -> None:
-    op.create_table(
-        "shard_leases",
-        sa.Column("shard", sa.SmallInteger(), autoincrement=False, nullable=False),
-        sa.Column("holder", sa.String(length=100), nullable=True),
-        sa.Column("expires_at", UTCDateTime(), nullable=True),
-        sa.PrimaryKeyConstraint("shard", name=op.f("pk_shard_leases")),
-    )
     op.create_table(
         "device_connections",
         sa.Column("inverter_id", sa.Uuid(), nullable=False),
@@ -96,5 +89,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("readings", "reading_rollups", "poll_states", "device_connections", "shard_leases"):
+    for table in ("readings", "reading_rollups", "poll_states", "device_connections"):
         op.drop_table(table)
