@@ -6,7 +6,11 @@ Each test runs on SQLite and PostgreSQL. Time is a stepped simulation clock, so 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import signal
+import subprocess
+import sys
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -34,7 +38,8 @@ from solarfleet.users.models import User
 from stand_ins.fronius import Fault, FroniusStandIn
 
 ORIGIN = datetime(2026, 6, 20, tzinfo=UTC)
-CIPHER = CredentialsCipher([Fernet.generate_key()])
+KEY = Fernet.generate_key()
+CIPHER = CredentialsCipher([KEY])
 
 
 def run(coroutine):
@@ -411,3 +416,58 @@ def test_a_lock_held_briefly_is_waited_out(database) -> None:
     assert stats.readings_stored == 1
     with database.session(write=False) as session:
         assert session.execute(text("SELECT count(*) FROM readings")).scalar() == 1
+
+
+CRASHING_WORKER = """
+import asyncio, sys
+from datetime import UTC, datetime, timedelta
+from cryptography.fernet import Fernet
+from solarfleet.connectors.registry import ConnectorContext
+from solarfleet.connectors.simulator.clock import SimulationClock
+from solarfleet.credentials_cipher import CredentialsCipher
+from solarfleet.database import Database
+from solarfleet.monitoring.pipeline import MonitoringWorker
+
+async def main():
+    clock = SimulationClock.stepped(datetime.fromisoformat(sys.argv[3]))
+    worker = MonitoringWorker(Database(sys.argv[1]), CredentialsCipher([sys.argv[2].encode()]), ConnectorContext(clock))
+    worker.load()
+    while True:
+        clock.advance(timedelta(minutes=1))
+        await worker.poll_due()
+        print("acknowledged", worker.stats.readings_stored, flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_a_killed_worker_loses_no_acknowledged_reading_and_the_next_resumes(database, tmp_path) -> None:
+    if database.engine.dialect.name != "sqlite":
+        pytest.skip("one database is enough to show what a commit guarantees")
+    user = new_user(database)
+    for seed in range(81, 86):
+        add_home(database, user, seed=seed)
+    process = subprocess.Popen(
+        [sys.executable, "-c", CRASHING_WORKER, database.url, KEY.decode(), ORIGIN.isoformat()],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    acknowledged = 0
+    for line in process.stdout:
+        acknowledged = int(line.split()[1])
+        if acknowledged >= 5 * 40:
+            break
+    os.kill(process.pid, signal.SIGKILL)  # no chance to flush or clean up
+    process.wait()
+
+    with database.session(write=False) as session:
+        stored = session.scalar(select(func.count()).select_from(StoredReading))
+        assert session.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+    assert stored >= acknowledged
+
+    resumed = worker_for(database, origin=ORIGIN + timedelta(hours=3))
+    assert resumed.device_count == 5
+    stats = run(resumed.poll_due())
+    assert (stats.polls, stats.failures) == (5, 0)
+    with database.session(write=False) as session:
+        assert session.scalar(select(func.count()).select_from(StoredReading)) == stored + 5
