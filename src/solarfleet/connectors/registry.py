@@ -108,7 +108,7 @@ def validate_settings(name: str, settings: Mapping[str, Any]) -> BaseModel:
     try:
         return kind.settings_model.model_validate(dict(settings))
     except ValidationError as exc:
-        raise InvalidConnectionSettings(name, exc.errors(include_url=False)) from None
+        raise InvalidConnectionSettings(name, exc.errors(include_url=False, include_input=False)) from None
 
 
 def open_connector(name: str, settings: Mapping[str, Any], context: ConnectorContext) -> Connector:
