@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from solarfleet.api.dependencies import DbSession, IncludeDeleted, ScopedOrg
 from solarfleet.api.errors import COMMON_ERROR_RESPONSES
+from solarfleet.database import utcnow
 from solarfleet.inverters import service
 from solarfleet.inverters.schemas import (
     DeviceFlagsUpdate,
@@ -16,7 +17,10 @@ from solarfleet.inverters.schemas import (
     InverterDetailOut,
     InverterOut,
     InverterUpdate,
+    UtcDatetime,
 )
+from solarfleet.monitoring import series
+from solarfleet.monitoring.schemas import DataKeyword, DataResolution, InverterDataOut
 
 router = APIRouter(prefix="/org/{org_id}/users/{user_id}", responses=COMMON_ERROR_RESPONSES)
 
@@ -72,6 +76,66 @@ def update_inverter(
 )
 def delete_inverter(org_id: ScopedOrg, user_id: UserId, inverter_id: InverterId, session: DbSession) -> None:
     service.delete_inverter(session, org_id, user_id, inverter_id)
+
+
+DATA_DESCRIPTION = f"""\
+Average power and state of charge of the inverter per time bucket, from the stored readings.
+
+- Buckets are UTC: quarter hours, hours and days from midnight UTC, ISO weeks from Monday 00:00 UTC,
+  calendar months from the 1st 00:00 UTC. `time` is a bucket's start.
+- The range is widened to whole buckets: `from_datetime` is rounded down to the start of its bucket,
+  `to_datetime` up to the next bucket boundary; `metadata` gives the range used.
+- Defaults: `to_datetime` is now; `from_datetime` is 1 day (`15MIN`), 7 days (`1HOUR`), 31 days
+  (`1DAY`), 26 weeks (`1WEEK`) or 12 months (`1MONTH`) before the bucket holding `to_datetime`;
+  `keywords` are all five.
+- At most {series.MAX_POINTS:,} buckets per request (422 on `from_datetime` beyond that).
+- Powers (W) and the state of charge (%) are means over the time the readings of a bucket cover,
+  so a monitoring gap does not pull them towards zero. Only buckets that hold readings appear: a
+  bucket without any is left out, never filled with zeros or other invented values; one whose only
+  reading is a device's very first (standing for no time yet) appears with null values.
+- Each point carries `time`, `price`, the fields named in `keywords` and nothing else of them,
+  `estimated_consumption` and `unoptimized_consumption`; `metadata.units` gives every field's unit.
+- Signs: `export_power_to_grid_w` positive = export, negative = import (net over the bucket);
+  `battery_charge_discharge_power_w` positive = discharging, negative = charging (net). Battery
+  fields are null for an inverter without a battery.
+- `price`, `estimated_consumption` and `unoptimized_consumption` are null until solarfleet holds
+  prices and optimiser plans for the inverter.
+"""
+
+
+@router.get(
+    "/inverters/{inverter_id}/data",
+    tags=["Solar inverters"],
+    summary="Time series of a solar inverter",
+    description=DATA_DESCRIPTION,
+    # Keyword fields that were not asked for are left out of each point, as the contract shows.
+    response_model_exclude_unset=True,
+)
+def inverter_data(
+    org_id: ScopedOrg,
+    user_id: UserId,
+    inverter_id: InverterId,
+    session: DbSession,
+    from_datetime: Annotated[
+        UtcDatetime | None,
+        Query(description="Start of the range, ISO-8601 with a time zone; default per resolution, see the description"),
+    ] = None,
+    to_datetime: Annotated[
+        UtcDatetime | None, Query(description="End of the range (exclusive), ISO-8601 with a time zone; default now")
+    ] = None,
+    resolution: Annotated[DataResolution, Query(description="Width of the buckets")] = DataResolution.QUARTER_HOUR,
+    keywords: Annotated[
+        str | None,
+        Query(
+            description=f"Comma-separated fields each point carries, any of: {', '.join(DataKeyword)}; default all",
+            examples=["solar_production_w,export_power_to_grid_w"],
+        ),
+    ] = None,
+    include_deleted: IncludeDeleted = False,
+) -> InverterDataOut:
+    span = series.requested_span(resolution, from_datetime, to_datetime, utcnow())
+    selected = series.parse_keywords(keywords)
+    return series.inverter_data(session, org_id, user_id, inverter_id, span, selected, include_deleted)
 
 
 @router.patch("/devices/{device_id}", tags=["Devices"], summary="Set a device's generic flags")

@@ -1,0 +1,288 @@
+"""The time series of one inverter, from its rollups: average powers and state of charge per UTC bucket.
+
+15MIN, 1HOUR and 1DAY points are the stored rollups themselves; 1WEEK (ISO weeks, from Monday 00:00)
+and 1MONTH (calendar months) add up the daily rollups. A bucket's energies become average powers over
+the time its readings cover (`covered_s`), not over its nominal width, so a gap in monitoring does not
+drag an average towards zero. Buckets without readings are left out: solarfleet invents no values.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from solarfleet.api.errors import FieldError, NotFound
+from solarfleet.inverters.models import Inverter
+from solarfleet.monitoring.energy import RESOLUTION_SECONDS, bucket_start
+from solarfleet.monitoring.models import ReadingRollup
+from solarfleet.monitoring.schemas import (
+    BATTERY_KEYWORDS,
+    NOT_YET_KNOWN_NOTE,
+    UNITS,
+    DataKeyword,
+    DataResolution,
+    InverterDataMetadata,
+    InverterDataOut,
+    InverterDataPoint,
+)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EARLIEST = datetime.min.replace(tzinfo=UTC)  # a Monday and the first of a month: a boundary of every bucket
+MAX_POINTS = 10_000
+# Without from_datetime the range starts this many buckets before the one holding to_datetime:
+# 1 day of quarter hours, 7 days of hours, 31 days, 26 weeks, 12 months.
+DEFAULT_BUCKETS = {
+    DataResolution.QUARTER_HOUR: 96,
+    DataResolution.HOUR: 168,
+    DataResolution.DAY: 31,
+    DataResolution.WEEK: 26,
+    DataResolution.MONTH: 12,
+}
+_WIDTHS = {DataResolution(name): timedelta(seconds=seconds) for name, seconds in RESOLUTION_SECONDS.items()}
+_WIDTHS[DataResolution.WEEK] = timedelta(weeks=1)
+# Calendar buckets are not stored; they are added up from these.
+_SOURCES = {DataResolution.WEEK: DataResolution.DAY, DataResolution.MONTH: DataResolution.DAY}
+_SECOND = timedelta(seconds=1)
+_QUERY = "query"
+
+
+# -- buckets -----------------------------------------------------------------------------------------
+
+
+def epoch_s(moment: datetime) -> int:
+    """Whole seconds since the epoch, rounded down (also before 1970), as rollups key their buckets."""
+    return (moment - EPOCH) // _SECOND
+
+
+def bucket_floor(moment: datetime, resolution: DataResolution) -> datetime:
+    """Start of the UTC bucket that holds `moment`."""
+    if resolution is DataResolution.MONTH:
+        return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    if resolution is DataResolution.WEEK:
+        day = bucket_floor(moment, DataResolution.DAY)
+        return day - timedelta(days=day.weekday())
+    return EPOCH + timedelta(seconds=bucket_start(epoch_s(moment), resolution))
+
+
+def shift(bucket: datetime, resolution: DataResolution, count: int) -> datetime:
+    """The bucket `count` buckets later (earlier when negative); OverflowError outside years 1–9999."""
+    if resolution is DataResolution.MONTH:
+        month = bucket.year * 12 + bucket.month - 1 + count
+        if not 1 <= month // 12 <= 9999:
+            raise OverflowError("date value out of range")
+        return bucket.replace(year=month // 12, month=month % 12 + 1)
+    return bucket + count * _WIDTHS[resolution]
+
+
+def bucket_count(start: datetime, end: datetime, resolution: DataResolution) -> int:
+    """How many buckets lie between two bucket boundaries."""
+    if resolution is DataResolution.MONTH:
+        return (end.year - start.year) * 12 + end.month - start.month
+    return (end - start) // _WIDTHS[resolution]
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Whole buckets: from the start of the first to the end (exclusive) of the last."""
+
+    resolution: DataResolution
+    start: datetime
+    end: datetime
+
+
+def requested_span(
+    resolution: DataResolution, from_datetime: datetime | None, to_datetime: datetime | None, now: datetime
+) -> Span:
+    """The buckets that overlap [from_datetime, to_datetime), defaults filled in (to: now; from:
+    DEFAULT_BUCKETS before to). FieldError (422) for an empty range or one of more than MAX_POINTS."""
+    to_given = to_datetime is not None
+    to_datetime = to_datetime if to_given else now
+    last = bucket_floor(to_datetime, resolution)
+    try:
+        end = last if last == to_datetime else shift(last, resolution, 1)
+    except OverflowError:
+        raise FieldError("to_datetime", "too late: its bucket would end after the year 9999", _QUERY) from None
+    if from_datetime is None:
+        try:
+            start = shift(last, resolution, -DEFAULT_BUCKETS[resolution])
+        except OverflowError:
+            start = EARLIEST
+    elif from_datetime >= to_datetime:
+        raise FieldError(
+            "from_datetime", "must be before to_datetime" + ("" if to_given else " (now, when not given)"), _QUERY
+        )
+    else:
+        start = bucket_floor(from_datetime, resolution)
+    count = bucket_count(start, end, resolution)
+    if count > MAX_POINTS:
+        raise FieldError(
+            "from_datetime",
+            f"the range holds {count} buckets of {resolution}, more than the {MAX_POINTS} served at once: "
+            "narrow it or choose a coarser resolution",
+            _QUERY,
+        )
+    return Span(resolution, start, end)
+
+
+def parse_keywords(raw: str | None) -> tuple[DataKeyword, ...]:
+    """The keywords of a comma list, in the contract's order; all of them when no list is given."""
+    if raw is None:
+        return tuple(DataKeyword)
+    names = {name.strip() for name in raw.split(",")} - {""}
+    known = ", ".join(DataKeyword)
+    unknown = sorted(names.difference(DataKeyword))
+    if unknown:
+        listed = ", ".join(repr(name) for name in unknown)
+        raise FieldError("keywords", f"unknown keyword{'s' * (len(unknown) > 1)} {listed}; known: {known}", _QUERY)
+    if not names:
+        raise FieldError("keywords", f"names no keyword; leave it out for all, or name some of: {known}", _QUERY)
+    return tuple(keyword for keyword in DataKeyword if keyword in names)
+
+
+# -- values --------------------------------------------------------------------------------------------
+
+
+class Sums(NamedTuple):
+    """What a rollup adds up over its bucket (ReadingRollup columns of the same names)."""
+
+    covered_s: float
+    solar_wh: float | None
+    household_wh: float | None
+    export_wh: float | None
+    import_wh: float | None
+    charge_wh: float | None
+    discharge_wh: float | None
+    soc_weighted: float | None
+    soc_covered_s: float | None
+
+
+_SUM_COLUMNS = tuple(getattr(ReadingRollup, name) for name in Sums._fields)
+
+
+def _total(values: Iterable[float | None]) -> float | None:
+    """Like SQL's sum: None only when every value is None."""
+    present = [value for value in values if value is not None]
+    return sum(present) if present else None
+
+
+def merge(buckets: Iterable[Sums]) -> Sums:
+    return Sums._make(_total(column) for column in zip(*buckets, strict=True))
+
+
+def _net(gained: float | None, lost: float | None) -> float | None:
+    return None if gained is None or lost is None else gained - lost
+
+
+def _average_w(energy_wh: float | None, sums: Sums) -> float | None:
+    return None if energy_wh is None or not sums.covered_s else energy_wh * 3600.0 / sums.covered_s
+
+
+def _mean_soc(sums: Sums) -> float | None:
+    return None if sums.soc_weighted is None or not sums.soc_covered_s else sums.soc_weighted / sums.soc_covered_s
+
+
+def _no_battery(_sums: Sums) -> None:
+    return None
+
+
+# Signs as the contract: grid positive = export, battery positive = discharging.
+VALUE_OF: dict[DataKeyword, Callable[[Sums], float | None]] = {
+    DataKeyword.SOLAR_PRODUCTION_W: lambda s: _average_w(s.solar_wh, s),
+    DataKeyword.EXPORT_POWER_TO_GRID_W: lambda s: _average_w(_net(s.export_wh, s.import_wh), s),
+    DataKeyword.HOUSEHOLD_CONSUMPTION_W: lambda s: _average_w(s.household_wh, s),
+    DataKeyword.BATTERY_CHARGE_LEVEL_PERCENT: _mean_soc,
+    DataKeyword.BATTERY_CHARGE_DISCHARGE_POWER_W: lambda s: _average_w(_net(s.discharge_wh, s.charge_wh), s),
+}
+
+
+def points(
+    rollups: Iterable[tuple[int, Sums]],
+    resolution: DataResolution,
+    keywords: Sequence[DataKeyword],
+    has_battery: bool,
+) -> list[InverterDataPoint]:
+    """Data points from rollups of the resolution's source (sorted by bucket start, epoch seconds)."""
+    buckets: Iterable[tuple[datetime, Sums]] = ((EPOCH + timedelta(seconds=s), sums) for s, sums in rollups)
+    if resolution in _SOURCES:
+        buckets = (
+            (start, merge(sums for _, sums in days))
+            for start, days in itertools.groupby(buckets, key=lambda bucket: bucket_floor(bucket[0], resolution))
+        )
+    # Battery fields stay null for an inverter without a battery, as they do in its live state.
+    value_of = {k.value: VALUE_OF[k] if has_battery or k not in BATTERY_KEYWORDS else _no_battery for k in keywords}
+    return [
+        InverterDataPoint(
+            time=start,
+            price=None,
+            estimated_consumption=None,
+            unoptimized_consumption=None,
+            **{name: value(sums) for name, value in value_of.items()},
+        )
+        for start, sums in buckets
+    ]
+
+
+# -- the endpoint ------------------------------------------------------------------------------------
+
+
+def read_rollups(session: Session, inverter_id: uuid.UUID, span: Span) -> list[tuple[int, Sums]]:
+    source = _SOURCES.get(span.resolution, span.resolution)
+    rows = session.execute(
+        select(ReadingRollup.bucket_s, *_SUM_COLUMNS)
+        .where(
+            ReadingRollup.inverter_id == inverter_id,
+            ReadingRollup.resolution == source.value,
+            ReadingRollup.bucket_s >= epoch_s(span.start),
+            ReadingRollup.bucket_s < epoch_s(span.end),
+        )
+        .order_by(ReadingRollup.bucket_s)
+    )
+    return [(row[0], Sums._make(row[1:])) for row in rows]
+
+
+def _has_battery(
+    session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, inverter_id: uuid.UUID, include_deleted: bool
+) -> bool:
+    """Whether the user's inverter has a battery; NotFound (404) for an unknown, foreign or deleted one."""
+    query = select(Inverter.is_battery_connected).where(
+        Inverter.id == inverter_id, Inverter.organisation_id == organisation_id, Inverter.user_id == user_id
+    )
+    if not include_deleted:
+        query = query.where(Inverter.deleted_at.is_(None))
+    found = session.execute(query).first()
+    if found is None:
+        raise NotFound("inverter")
+    return bool(found.is_battery_connected)
+
+
+def inverter_data(
+    session: Session,
+    organisation_id: uuid.UUID,
+    user_id: uuid.UUID,
+    inverter_id: uuid.UUID,
+    span: Span,
+    keywords: Sequence[DataKeyword],
+    include_deleted: bool,
+) -> InverterDataOut:
+    has_battery = _has_battery(session, organisation_id, user_id, inverter_id, include_deleted)
+    fields = ("price", *(k.value for k in keywords), "estimated_consumption", "unoptimized_consumption")
+    return InverterDataOut(
+        metadata=InverterDataMetadata(
+            inverter_id=inverter_id,
+            resolution=span.resolution,
+            from_datetime=span.start,
+            to_datetime=span.end,
+            timezone="UTC",
+            keywords=list(keywords),
+            units={name: UNITS[name] for name in fields},
+            note=NOT_YET_KNOWN_NOTE,
+        ),
+        data=points(read_rollups(session, inverter_id, span), span.resolution, keywords, has_battery),
+    )
