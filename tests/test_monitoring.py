@@ -471,3 +471,41 @@ def test_a_killed_worker_loses_no_acknowledged_reading_and_the_next_resumes(data
     assert (stats.polls, stats.failures) == (5, 0)
     with database.session(write=False) as session:
         assert session.scalar(select(func.count()).select_from(StoredReading)) == stored + 5
+
+
+def test_raw_readings_are_kept_for_the_retention_and_rollups_for_good(database) -> None:
+    user = new_user(database)
+    inverter_id = add_home(database, user, seed=91)
+    worker = worker_for(database, raw_retention=timedelta(hours=6))
+    run(worker.replay(ORIGIN + timedelta(days=1), timedelta(minutes=1)))
+    cutoff = int((worker.clock.now() - timedelta(hours=7)).timestamp())  # pruning runs hourly
+    with database.session(write=False) as session:
+        oldest = session.scalar(select(func.min(StoredReading.time_s)))
+        days = session.scalar(
+            select(func.sum(ReadingRollup.covered_s)).where(
+                ReadingRollup.inverter_id == inverter_id, ReadingRollup.resolution == "1DAY"
+            )
+        )
+    assert oldest >= cutoff
+    assert days == pytest.approx(86400 - 60, abs=120)  # the rollups still cover the whole day
+
+
+def test_a_dropped_connection_is_a_connection_warning_only(database) -> None:
+    user = new_user(database)
+
+    async def scenario():
+        async with FroniusStandIn() as device:
+            inverter_id = add_fronius(database, user, device.host)
+            worker = worker_for(database)
+            device.state.timestamp = worker.clock.now()
+            await worker.poll_due()
+            device.state.fault = Fault.DROP
+            worker.clock.advance(timedelta(seconds=30))
+            stats = await worker.poll_due()
+            await worker.context.close()
+            return inverter_id, stats
+
+    inverter_id, stats = run(scenario())
+    assert stats.failures == 1
+    row = inverter_row(database, inverter_id)
+    assert (row.lifecycle_state, row.connection_status, row.monitoring_status) == ("active", "warning", "ok")
