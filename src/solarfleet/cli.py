@@ -376,20 +376,6 @@ def _shard_range(text: str) -> frozenset[int]:
     return frozenset(range(low, high + 1))
 
 
-def _shard_range(text: str) -> frozenset[int]:
-    from solarfleet.monitoring.pipeline import MonitoringSettings
-
-    count = MonitoringSettings().shard_count
-    first, _, last = text.partition("-")
-    try:
-        low, high = int(first), int(last or first)
-    except ValueError:
-        raise _fail(f"--shards must be a shard or a range like 0-31, got {text!r}") from None
-    if not 0 <= low <= high < count:
-        raise _fail(f"--shards must lie within 0-{count - 1}, got {text!r}")
-    return frozenset(range(low, high + 1))
-
-
 def _uuid_option(name: str, value: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
