@@ -155,9 +155,18 @@ class InverterOut(BaseModel):
     solar_surplus_w: float | None = _w("solar − household; negative when the house draws more than the panels give")
     battery_charge_discharge_power_w: float | None = _w("Battery power: positive = discharging, negative = charging")
     battery_charge_level_percent: float | None = Field(default=None, description="Battery state of charge, %")
-    production_last_day_kwh: float | None = Field(default=None, description="PV energy over the trailing 24 h")
-    production_last_week_kwh: float | None = Field(default=None, description="PV energy over the trailing 7 days")
-    production_last_month_kwh: float | None = Field(default=None, description="PV energy over the trailing 30 days")
+    production_last_day_kwh: float | None = Field(
+        default=None,
+        description="PV energy over the trailing 24 h, from the 15-minute boundary at or before now − 24 h (since "
+        "monitoring began, for a younger device); from the device's energy counter where it has one; null "
+        "before the first reading",
+    )
+    production_last_week_kwh: float | None = Field(
+        default=None, description="PV energy over the trailing 7 days, from the hour at or before; as the day figure"
+    )
+    production_last_month_kwh: float | None = Field(
+        default=None, description="PV energy over the trailing 30 days, from the hour at or before; as the day figure"
+    )
     production_last_updated_at: datetime | None = Field(
         default=None, description="As of when the production figures were computed"
     )
