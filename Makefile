@@ -25,6 +25,7 @@ test: setup
 
 bench: setup
 	$(VENV)/bin/python bench/api_read.py
+	$(VENV)/bin/python bench/monitoring.py
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench

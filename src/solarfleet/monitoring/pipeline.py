@@ -18,6 +18,7 @@ import socket
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import structlog
@@ -29,6 +30,7 @@ from solarfleet.connectors.base import (
     MalformedData,
     Quantity,
     Reading,
+    attribute_of,
 )
 from solarfleet.connectors.registry import ConnectorContext, open_connector
 from solarfleet.connectors.simulator.clock import SimulationClock
@@ -96,6 +98,7 @@ class DeviceSlot:
     latest: Reading | None = None
     window_starts: dict[str, tuple[int, float]] = field(default_factory=dict)
     connector: Any = None
+    _thresholds: statuses.Thresholds | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def of(cls, device: FleetDevice, shard: int, now: datetime) -> DeviceSlot:
@@ -122,7 +125,10 @@ class DeviceSlot:
 
     @property
     def thresholds(self) -> statuses.Thresholds:
-        return statuses.Thresholds(self.poll_interval)
+        # Every poll asks; the interval changes only when the device's capabilities do.
+        if self._thresholds is None or self._thresholds.poll_interval != self.poll_interval:
+            self._thresholds = statuses.Thresholds(self.poll_interval)
+        return self._thresholds
 
 
 @dataclass(slots=True)
@@ -279,6 +285,9 @@ class MonitoringWorker:
         slot.last_error = str(error) or type(error).__name__
         slot.last_error_kind = type(error).__name__
         slot.next_poll_at = now + slot.poll_interval
+        retry_at = getattr(error, "retry_at", None)  # a vendor budget said when asking again makes sense
+        if retry_at is not None and retry_at > slot.next_poll_at:
+            slot.next_poll_at = retry_at
         if not error.transient and slot.connector is not None:
             slot.capabilities = None  # ask again after a permanent failure: the device may have changed
         return PollResult(slot, now, None, 0.0, error)
@@ -366,7 +375,7 @@ class MonitoringWorker:
                 "device_energy_wh": slot.device_energy_wh,
             }
             if slot.stored:
-                rows.poll_states.append({"b_id": slot.inverter_id, **poll_state})
+                rows.poll_states.append({"inverter_id": slot.inverter_id, **poll_state})
             else:
                 rows.new_poll_states.append({"inverter_id": slot.inverter_id, "shard": slot.shard, **poll_state})
                 slot.stored = True
@@ -396,10 +405,10 @@ class MonitoringWorker:
         )
         latest = slot.latest
         latest_at = latest.time if latest is not None else None
-        present = frozenset(q for q in Quantity if latest is not None and latest.value(q) is not None)
-        expected = (slot.capabilities.reads if slot.capabilities else frozenset()) - {Quantity.SOLAR_ENERGY_WH}
+        present = _carried(latest) if latest is not None else frozenset()
+        expected = _expected(slot.capabilities.reads) if slot.capabilities else frozenset()
         row = {
-            "b_id": slot.inverter_id,
+            "id": slot.inverter_id,
             "current_solar_production_w": latest.solar_production_w if latest else None,
             "current_power_to_grid_w": latest.power_to_grid_w if latest else None,
             "household_consumption_w": latest.household_consumption_w if latest else None,
@@ -434,13 +443,17 @@ class MonitoringWorker:
         """Roll up closed 15-minute buckets and prune old raw readings, as time passes."""
         now = self.clock.now()
         closed_until = int(now.timestamp()) // _ROLLUP_WIDTH * _ROLLUP_WIDTH
+        roll = self._rolled_until_s is not None and closed_until > self._rolled_until_s
+        prune = self._pruned_at is None or now - self._pruned_at >= timedelta(hours=1)
+        if not (roll or prune):
+            return  # after most flushes: no list of the whole fleet to build
         ids = [slot.inverter_id for slot in self._slots.values()]
-        if self._rolled_until_s is not None and closed_until > self._rolled_until_s and ids:
+        if roll and ids:
             self.stats.rollup_rows += await asyncio.to_thread(
                 roll_up, self.database, ids, self._rolled_until_s, closed_until
             )
             self._rolled_until_s = closed_until
-        if self._pruned_at is None or now - self._pruned_at >= timedelta(hours=1):
+        if prune:
             self._pruned_at = now
             cutoff = int((now - self.settings.raw_retention).timestamp())
             await asyncio.to_thread(prune_readings, self.database, ids, cutoff)
@@ -491,6 +504,22 @@ class MonitoringWorker:
             if slot.connector is not None:
                 await slot.connector.close()
         await self.context.close()
+
+
+# Each quantity with the Reading attribute that holds it, looked up once rather than on every poll.
+_READING_ATTRIBUTES = tuple((quantity, attribute_of(quantity)) for quantity in Quantity)
+
+
+def _carried(reading: Reading) -> frozenset[Quantity]:
+    """The quantities a reading carries (reported or computed)."""
+    return frozenset([quantity for quantity, name in _READING_ATTRIBUTES if getattr(reading, name) is not None])
+
+
+@lru_cache(maxsize=64)
+def _expected(reads: frozenset[Quantity]) -> frozenset[Quantity]:
+    """What the monitoring status expects each reading of a device to carry: all it reads but its
+    energy counter. Cached, as a fleet has only a handful of different `reads`."""
+    return reads - {Quantity.SOLAR_ENERGY_WH}
 
 
 def _lifecycle_error(slot: DeviceSlot) -> str | None:

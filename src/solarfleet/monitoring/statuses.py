@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Set
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from solarfleet.connectors.base import Quantity
@@ -23,18 +23,18 @@ PERMANENT_FAILURES = frozenset({"Unsupported", "MalformedData"})
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    """When a run of failures or an old reading stops being a warning and becomes an error."""
+    """When a run of failures or an old reading stops being a warning and becomes an error.
+
+    Derived once from the poll interval (every poll of a device asks for them)."""
 
     poll_interval: timedelta
+    error_after: timedelta = field(init=False)
+    stale_after: timedelta = field(init=False)
 
-    @property
-    def error_after(self) -> timedelta:
+    def __post_init__(self) -> None:
         # five missed polls, and never less than ten minutes, so a router reboot stays a warning
-        return max(5 * self.poll_interval, timedelta(minutes=10))
-
-    @property
-    def stale_after(self) -> timedelta:
-        return 2 * self.poll_interval
+        object.__setattr__(self, "error_after", max(5 * self.poll_interval, timedelta(minutes=10)))
+        object.__setattr__(self, "stale_after", 2 * self.poll_interval)
 
 
 def connection_status(

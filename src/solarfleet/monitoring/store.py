@@ -9,14 +9,28 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Uuid, bindparam, func, insert, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import (
+    Column,
+    ColumnDefault,
+    Connection,
+    DateTime,
+    Dialect,
+    Table,
+    Uuid,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.exc import OperationalError
 
 from solarfleet.catalogue.models import CloudService, DeviceModel
@@ -121,16 +135,22 @@ _POLL_STATE_COLUMNS = (
 )
 _READING_COLUMNS = tuple(c.name for c in StoredReading.__table__.columns)
 
-_update_inverters = (
-    update(Inverter.__table__)
-    .where(Inverter.__table__.c.id == bindparam("b_id"))
-    .values({name: bindparam(name) for name in _INVERTER_COLUMNS})
-)
-_update_poll_states = (
-    update(PollState.__table__)
-    .where(PollState.__table__.c.inverter_id == bindparam("b_id"))
-    .values({name: bindparam(name) for name in _POLL_STATE_COLUMNS})
-)
+
+@dataclass(frozen=True)
+class _TableWrite:
+    """How one table's share of a batch is written: an insert of `columns`, or, with a `key`, an
+    update of `columns` in the row whose `key` column matches. Rows are dicts with these names."""
+
+    table: Table
+    columns: tuple[str, ...]
+    key: str | None = None
+    ignore_duplicates: bool = False
+
+
+_READINGS = _TableWrite(StoredReading.__table__, _READING_COLUMNS, ignore_duplicates=True)
+_NEW_POLL_STATES = _TableWrite(PollState.__table__, ("inverter_id", "shard", *_POLL_STATE_COLUMNS))
+_POLL_STATES = _TableWrite(PollState.__table__, _POLL_STATE_COLUMNS, key="inverter_id")
+_INVERTERS = _TableWrite(Inverter.__table__, _INVERTER_COLUMNS, key="id")
 
 
 @dataclass(slots=True)
@@ -159,21 +179,117 @@ def write_batch(database: Database, rows: BatchRows) -> None:
 
 
 def _write(connection: Connection, rows: BatchRows) -> None:
-    if rows.readings:
-        connection.execute(_insert_ignoring_duplicates(connection, StoredReading.__table__), rows.readings)
-    if rows.new_poll_states:
-        connection.execute(insert(PollState.__table__), rows.new_poll_states)
-    if rows.poll_states:
-        connection.execute(_update_poll_states, rows.poll_states)
-    if rows.inverters:
-        connection.execute(_update_inverters, rows.inverters)
+    _write_rows(connection, _READINGS, rows.readings)
+    _write_rows(connection, _NEW_POLL_STATES, rows.new_poll_states)
+    _write_rows(connection, _POLL_STATES, rows.poll_states)
+    _write_rows(connection, _INVERTERS, rows.inverters)
     for inverter_id, message in rows.credential_failures:
         _ensure_reauthenticate_action(connection, inverter_id, message)
 
 
-def _insert_ignoring_duplicates(connection: Connection, table):
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
+# A batch holds thousands of rows per table. Through a compiled statement SQLAlchemy converts every
+# value of every row on its own (a UUID to text on SQLite, a UTCDateTime to naive UTC and on to
+# text), which took longer than the database's own work. So the batch statements go to the driver
+# as plain SQL with the values prepared column by column, each through the very bind processor
+# SQLAlchemy would have applied: datetimes once per distinct value, since a poll step stamps
+# thousands of rows with the same few times. PostgreSQL gets each column as one array and writes
+# the batch with one set-based statement (`unnest`); SQLite, which has no arrays, runs its prepared
+# statement once per row in C (executemany).
+
+
+def _write_rows(connection: Connection, write: _TableWrite, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    if write.key is not None:
+        # A device polled twice in one batch gets one update, with its last row: what updating
+        # row by row in batch order left behind; a set-based update needs distinct keys anyway.
+        rows = list({row[write.key]: row for row in rows}.values())
+    statement = _statement(connection.dialect, write)
+    columns = [list(column) for column in zip(*map(itemgetter(*write.columns), rows), strict=True)]
+    columns += ([value] * len(rows) for value in statement.on_update_values())
+    if write.key is not None:
+        columns.append([row[write.key] for row in rows])
+    columns = [
+        column if prepare is None else prepare(column)
+        for column, prepare in zip(columns, statement.prepare, strict=True)
+    ]
+    if statement.arrays:
+        connection.exec_driver_sql(statement.sql, tuple(columns))
+    else:
+        connection.exec_driver_sql(statement.sql, list(zip(*columns, strict=True)))
+
+
+@dataclass(frozen=True)
+class _Statement:
+    """A batch write in one dialect's SQL. Its parameters: the written columns, then the table's
+    Python-side onupdate defaults (Core's update() applied them, so plain SQL must too), then the key."""
+
+    sql: str
+    arrays: bool  # one parameter per column holding all rows (PostgreSQL), else one tuple per row
+    prepare: tuple[Callable[[list], list] | None, ...]  # per parameter: its values as the driver takes them
+    on_update: tuple[ColumnDefault, ...]
+
+    def on_update_values(self) -> list[Any]:
+        return [default.arg(None) if default.is_callable else default.arg for default in self.on_update]
+
+
+@lru_cache(maxsize=64)
+def _statement(dialect: Dialect, write: _TableWrite) -> _Statement:
+    table = write.table
+    on_update = [c for c in table.c if c.onupdate is not None] if write.key is not None else []
+    written = [table.c[name] for name in write.columns] + on_update
+    parameters = written + ([table.c[write.key]] if write.key is not None else [])
+    quote = dialect.identifier_preparer.quote
+    target = dialect.identifier_preparer.format_table(table)
+    names = ", ".join(quote(c.name) for c in written)
+    as_arrays = dialect.name == "postgresql"
+    if as_arrays:
+        # %b: psycopg sends the arrays in binary, which it builds several times faster than text.
+        arrays = ", ".join(f"%b::{c.type.compile(dialect=dialect)}[]" for c in parameters)
+        if write.key is None:
+            sql = f"INSERT INTO {target} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608 - names from the models
+        else:
+            key = quote(write.key)
+            assignments = ", ".join(f"{quote(c.name)} = v.{quote(c.name)}" for c in written)
+            sql = (
+                f"UPDATE {target} SET {assignments} FROM unnest({arrays}) "  # noqa: S608 - names from the models
+                f"AS v({names}, {key}) WHERE {target}.{key} = v.{key}"
+            )
+    else:
+        if dialect.paramstyle != "qmark":
+            raise NotImplementedError(f"batched writes with paramstyle {dialect.paramstyle}")
+        if write.key is None:
+            placeholders = ", ".join("?" for _ in written)
+            sql = f"INSERT INTO {target} ({names}) VALUES ({placeholders})"  # noqa: S608 - names from the models
+        else:
+            assignments = ", ".join(f"{quote(c.name)} = ?" for c in written)
+            sql = f"UPDATE {target} SET {assignments} WHERE {quote(write.key)} = ?"  # noqa: S608 - names from the models
+    if write.ignore_duplicates:
+        sql += " ON CONFLICT DO NOTHING"
+    return _Statement(
+        sql,
+        arrays=as_arrays,
+        prepare=tuple(_preparer(c, dialect, as_arrays) for c in parameters),
+        on_update=tuple(c.onupdate for c in on_update),
+    )
+
+
+def _preparer(column: Column, dialect: Dialect, arrays: bool) -> Callable[[list], list] | None:
+    """What turns one column's values into what the driver takes, as SQLAlchemy's bind processor would."""
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    if process is None and arrays and column.type.python_type is float:
+        # An array has one element type: whole watts from a device (ints) among floats would not go.
+        process = _to_float
+    if process is None:
+        return None
+    if isinstance(column.type, DateTime) or isinstance(getattr(column.type, "impl", None), DateTime):
+        # A poll step stamps thousands of rows with the same few times: convert each time once.
+        return lambda values: list(map({value: process(value) for value in set(values)}.__getitem__, values))
+    return lambda values: list(map(process, values))
+
+
+def _to_float(value: float | None) -> float | None:
+    return None if value is None else float(value)
 
 
 def _ensure_reauthenticate_action(connection: Connection, inverter_id: uuid.UUID, message: str) -> None:
@@ -246,12 +362,15 @@ _ROLLUP_CHAIN = (("readings", "15MIN"), ("15MIN", "1HOUR"), ("1HOUR", "1DAY"))
 ROLLUP_CHUNK = 500
 
 
-def roll_up(database: Database, inverter_ids: Sequence[uuid.UUID], start_s: int, end_s: int) -> None:
+def roll_up(database: Database, inverter_ids: Sequence[uuid.UUID], start_s: int, end_s: int) -> int:
     """(Re)compute the 15-minute, hourly and daily rollups of these devices for the buckets that
-    overlap [start_s, end_s). Idempotent: each bucket is recomputed from its source."""
+    overlap [start_s, end_s). Idempotent: each bucket is recomputed from its source. Returns how
+    many rollup rows were written (inserted or updated)."""
+    written = 0
     for index in range(0, len(inverter_ids), ROLLUP_CHUNK):
         ids = list(inverter_ids[index : index + ROLLUP_CHUNK])
         for attempt in range(LOCKED_RETRIES):
+            chunk_written = 0
             try:
                 with database.engine.execution_options(solarfleet_write=True).begin() as connection:
                     for source, resolution in _ROLLUP_CHAIN:
@@ -259,7 +378,7 @@ def roll_up(database: Database, inverter_ids: Sequence[uuid.UUID], start_s: int,
                         bucket_start = start_s - start_s % width
                         bucket_end = end_s - end_s % width + (width if end_s % width else 0)
                         statement = _ROLLUP_FROM_READINGS if source == "readings" else _ROLLUP_FROM_ROLLUPS
-                        connection.execute(
+                        result = connection.execute(
                             statement,
                             {
                                 "ids": ids,
@@ -270,11 +389,14 @@ def roll_up(database: Database, inverter_ids: Sequence[uuid.UUID], start_s: int,
                                 "source": source,
                             },
                         )
+                        chunk_written += result.rowcount
+                written += chunk_written
                 break
             except OperationalError as exc:
                 if "locked" not in str(exc.orig) or attempt == LOCKED_RETRIES - 1:
                     raise
                 time.sleep(0.05 * 2**attempt)
+    return written
 
 
 def counters_at(

@@ -8,6 +8,7 @@ inference can compare what was learnt with what is true.
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -30,6 +31,7 @@ from solarfleet.connectors.simulator import profiles
 STEP = timedelta(minutes=1)
 _STEP_HOURS = STEP.total_seconds() / 3600
 _INITIAL_SOC_SHARE = 0.5  # of the usable window, when a home first comes to life
+_NOISE_READINGS = 16  # readings' worth of measurement noise per numpy call: a call costs far more than 4 values
 
 
 class BatterySpec(BaseModel):
@@ -116,9 +118,11 @@ class SimulatedHome:
         self._reserve_wh = self._capacity_wh * (battery.reserve_percent / 100.0) if battery else 0.0
         self._efficiency = math.sqrt(battery.round_trip_efficiency) if battery else 1.0  # each way
         self._noise = np.random.default_rng([parameters.seed, 4])
+        self._noise_drawn = array("d")
+        self._noise_used = 0
         self._day: date | None = None
-        self._available_w: list[float] = []
-        self._household_w: list[float] = []
+        self._available_w = array("d")
+        self._household_w = array("d")
         self._minute: datetime | None = None
         self._soc_wh = 0.0
         self._energy_wh = 0.0
@@ -197,8 +201,10 @@ class SimulatedHome:
         if p.ev is not None:
             household = household + profiles.ev_charging(p.seed, day, p.ev.power_w, p.ev.sessions_per_week, offset)
         self._day = day
-        self._available_w = available.tolist()  # list indexing is several times faster than numpy scalars
-        self._household_w = household.tolist()
+        # Indexing an array of doubles gives Python floats, several times faster than numpy scalars, and
+        # takes 8 bytes a minute where a list of floats takes 32 (a fleet of 100,000 homes holds two each).
+        self._available_w = array("d", available.astype(float).tobytes())
+        self._household_w = array("d", household.astype(float).tobytes())
 
     def _step(self, minute: datetime) -> HomeState:
         day = minute.date()
@@ -246,11 +252,21 @@ class SimulatedHome:
 
     # -- what a meter would report ----------------------------------------------------------------
 
+    def _wobble(self, noise: float) -> array:
+        """The next four relative errors, N(1, noise). Drawn for several readings at a time: the
+        generator fills an array value by value, so values and order are those of one draw per reading."""
+        if self._noise_used == len(self._noise_drawn):
+            self._noise_drawn = array("d", self._noise.normal(1.0, noise, 4 * _NOISE_READINGS).tobytes())
+            self._noise_used = 0
+        start = self._noise_used
+        self._noise_used = start + 4
+        return self._noise_drawn[start : start + 4]
+
     def reading(self, when: datetime) -> Reading:
         """A reading at `when`, with the home's measurement noise on every power."""
         state = self.advance_to(when)
         noise = self.parameters.measurement_noise
-        wobble = self._noise.normal(1.0, noise, 4) if noise else (1.0, 1.0, 1.0, 1.0)
+        wobble = self._wobble(noise) if noise else (1.0, 1.0, 1.0, 1.0)
         has_battery = self.parameters.battery is not None
         reported = self._capabilities.reads
         return Reading(
