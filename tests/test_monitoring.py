@@ -509,3 +509,15 @@ def test_a_dropped_connection_is_a_connection_warning_only(database) -> None:
     assert stats.failures == 1
     row = inverter_row(database, inverter_id)
     assert (row.lifecycle_state, row.connection_status, row.monitoring_status) == ("active", "warning", "ok")
+
+
+def test_devices_that_set_no_pace_are_polled_at_the_configured_interval(database) -> None:
+    user = new_user(database)
+    inverter_id = add_home(database, user, seed=95)
+    worker = worker_for(database, default_poll_interval=timedelta(minutes=2))
+    run(worker.poll_due())
+    assert worker.slot(inverter_id).next_poll_at == worker.clock.now() + timedelta(minutes=2)
+    worker.clock.advance(timedelta(minutes=1))
+    assert run(worker.poll_due()).polls == 0
+    worker.clock.advance(timedelta(minutes=1))
+    assert run(worker.poll_due()).polls == 1

@@ -178,7 +178,7 @@ async def test_capabilities_carry_identity_and_no_controls(connector: Connector)
     }
     assert capabilities.reads == frozenset(Quantity)
     assert capabilities.controls == frozenset()
-    assert capabilities.poll_interval == timedelta(seconds=30)
+    assert capabilities.poll_interval is None  # a local device sets no pace: the operator's interval applies
 
 
 @pytest.mark.anyio

@@ -16,7 +16,6 @@ from enum import StrEnum
 from typing import TypeVar
 
 DEFAULT_IO_TIMEOUT_S = 10.0
-DEFAULT_POLL_INTERVAL = timedelta(seconds=30)
 
 
 class Quantity(StrEnum):
@@ -132,7 +131,7 @@ class Capabilities:
 
     reads: frozenset[Quantity]
     controls: frozenset[ControlMode]
-    poll_interval: timedelta = DEFAULT_POLL_INTERVAL
+    poll_interval: timedelta | None = None  # None: the device sets no pace, the operator's default applies
     ac_limit_w: float | None = None
     battery: BatteryNameplate | None = None
     identity: dict[str, str] = field(default_factory=dict)
@@ -191,6 +190,11 @@ class Connector(abc.ABC):
     @abc.abstractmethod
     async def read_control(self) -> ControlState:
         """What control is in force on the device now."""
+
+    def poll_interval(self) -> timedelta | None:
+        """How long to wait before the next poll, where the device's own limits decide it (a cloud
+        API's request budget, shared with other devices and so changing over time); None otherwise."""
+        return None
 
     async def close(self) -> None:  # noqa: B027 - connectors without a connection have nothing to close
         """Release connections; the connector may be opened again by the next call."""

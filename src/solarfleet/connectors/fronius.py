@@ -19,7 +19,7 @@ import json
 import math
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import aiohttp
@@ -43,8 +43,6 @@ from solarfleet.connectors.base import (
     within,
 )
 from solarfleet.connectors.registry import ConnectorContext, ConnectorKind
-
-POLL_INTERVAL = timedelta(seconds=30)
 
 _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 _PORT = re.compile(r"[0-9]{1,5}")
@@ -232,7 +230,6 @@ class FroniusConnector(Connector):
         return Capabilities(
             reads=reading.reported | {Quantity.SOLAR_PRODUCTION_W},
             controls=frozenset(),
-            poll_interval=POLL_INTERVAL,
             identity=identity,
         )
 

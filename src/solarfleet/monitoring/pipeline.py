@@ -268,6 +268,7 @@ class MonitoringWorker:
                     slot.capabilities = await slot.connector.capabilities()
                     slot.poll_interval = slot.capabilities.poll_interval or self.settings.default_poll_interval
                 reading = await slot.connector.read_state()
+                slot.poll_interval = slot.connector.poll_interval() or slot.poll_interval
         except TimeoutError:
             return self._failed(slot, now, ConnectorError(f"no answer within {self.settings.poll_timeout_s:g} s"))
         except ConnectorError as error:
