@@ -40,10 +40,11 @@ import httpx
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
-from sqlalchemy import insert, make_url, select
+from sqlalchemy import insert, select
 
+from postgres_server import POSTGRES_URL, postgres_answers
 from solarfleet.catalogue.models import DeviceModel
-from solarfleet.database import Database, disposable_postgres_schema, unreachable_reason
+from solarfleet.database import Database, disposable_postgres_schema
 from solarfleet.inverters.models import Inverter
 from solarfleet.inverters.schemas import BatteryPolicy
 from solarfleet.migrate import upgrade
@@ -53,7 +54,6 @@ from solarfleet.users.models import User
 
 TARGET_REQUESTS_PER_SECOND = 500
 TARGET_P99_MS = 20.0
-POSTGRES_URL = os.environ.get("SOLARFLEET_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BASE = "/api/partners/v2.0"
 HOST = "127.0.0.1"
 SEED_CHUNK = 500
@@ -427,14 +427,7 @@ def run_sqlite(options: argparse.Namespace) -> LoadResult:
 
 
 def run_postgres(options: argparse.Namespace) -> LoadResult | None:
-    reason = unreachable_reason(POSTGRES_URL)
-    if reason:
-        shown = make_url(POSTGRES_URL).render_as_string(hide_password=True)
-        console.print(
-            f"[yellow]PostgreSQL run skipped[/yellow]: no PostgreSQL at {shown} ({reason})",
-            highlight=False,
-            soft_wrap=True,
-        )
+    if not postgres_answers(console):
         return None
     with (
         disposable_postgres_schema(POSTGRES_URL, f"solarfleet_bench_{os.getpid()}") as url,

@@ -39,13 +39,14 @@ from cryptography.fernet import Fernet
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
-from sqlalchemy import func, insert, make_url, select
+from sqlalchemy import func, insert, select
 
+from postgres_server import POSTGRES_URL, postgres_answers
 from solarfleet.catalogue.models import CloudService, DeviceModel
 from solarfleet.connectors.registry import ConnectorContext
 from solarfleet.connectors.simulator.clock import SimulationClock
 from solarfleet.credentials_cipher import CredentialsCipher
-from solarfleet.database import Database, disposable_postgres_schema, unreachable_reason
+from solarfleet.database import Database, disposable_postgres_schema
 from solarfleet.demo import KINDS, SIMULATOR_CONNECTOR, home_parameters
 from solarfleet.inverters.models import Inverter
 from solarfleet.migrate import upgrade
@@ -58,7 +59,6 @@ from solarfleet.prices.zones import ZONE_LOCATIONS, PriceZone
 from solarfleet.users.models import User
 
 TARGET_POLLS_PER_SECOND = 5000
-POSTGRES_URL = os.environ.get("SOLARFLEET_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DATABASES = ("sqlite", "postgresql")
 SEED_CHUNK = 2000
 # A summer morning (UTC): PV produces, batteries charge and discharge, and no midnight falls inside a
@@ -305,14 +305,7 @@ def run_sqlite(options: argparse.Namespace, pool: ProcessPoolExecutor) -> Figure
 
 
 def run_postgres(options: argparse.Namespace, pool: ProcessPoolExecutor) -> Figures | None:
-    reason = unreachable_reason(POSTGRES_URL)
-    if reason:
-        shown = make_url(POSTGRES_URL).render_as_string(hide_password=True)
-        console.print(
-            f"[yellow]PostgreSQL run skipped[/yellow]: no PostgreSQL at {shown} ({reason})",
-            highlight=False,
-            soft_wrap=True,
-        )
+    if not postgres_answers(console):
         return None
     with disposable_postgres_schema(POSTGRES_URL, f"solarfleet_bench_{os.getpid()}") as url:
         return pool.submit(measure, "PostgreSQL", url, options).result()
