@@ -521,3 +521,27 @@ def test_devices_that_set_no_pace_are_polled_at_the_configured_interval(database
     assert run(worker.poll_due()).polls == 0
     worker.clock.advance(timedelta(minutes=1))
     assert run(worker.poll_due()).polls == 1
+
+
+def test_a_running_worker_takes_in_new_devices_and_lets_deleted_ones_go(database) -> None:
+    user = new_user(database)
+    leaving = add_home(database, user, seed=97)
+    worker = worker_for(database)
+    run(worker.poll_due())
+    connector = worker.slot(leaving).connector
+    joining = add_home(database, user, seed=98)
+    with database.session() as session:
+        session.get(Inverter, leaving).deleted_at = ORIGIN
+
+    async def later():
+        count = await worker.refresh()
+        worker.clock.advance(timedelta(minutes=1))
+        return count, await worker.poll_due()
+
+    count, stats = run(later())
+    assert count == 1
+    assert stats.polls == 1
+    assert inverter_row(database, joining).lifecycle_state == "active"
+    assert connector is not None
+    with pytest.raises(KeyError):
+        worker.slot(leaving)

@@ -178,13 +178,28 @@ class MonitoringWorker:
     # -- the fleet ---------------------------------------------------------------------------------
 
     def load(self) -> int:
-        """Read the fleet from the database: new devices join, deleted or unlinked ones leave."""
+        """Read the fleet from the database before polling starts (a running worker uses `refresh`):
+        new devices join, deleted or unlinked ones leave."""
+        return self._take_fleet(self._read_fleet())
+
+    async def refresh(self) -> int:
+        """`load` for a running worker: the database is read in a thread, the fleet changed on the loop,
+        and the connections of devices that left are closed."""
+        closing: list = []
+        count = self._take_fleet(await asyncio.to_thread(self._read_fleet), closing)
+        for connector in closing:
+            await connector.close()
+        return count
+
+    def _read_fleet(self) -> list[FleetDevice]:
+        return load_fleet(self.database, self.cipher, self.shards, self.settings.shard_count)
+
+    def _take_fleet(self, devices: list[FleetDevice], closing: list | None = None) -> int:
         now = self.clock.now()
-        devices = load_fleet(self.database, self.cipher, self.shards, self.settings.shard_count)
         present = {device.inverter_id for device in devices}
         for inverter_id, slot in list(self._slots.items()):
             if inverter_id not in present:
-                slot.removed = True
+                self._retire(slot, closing)
                 del self._slots[inverter_id]
         for device in devices:
             known = self._slots.get(device.inverter_id)
@@ -192,7 +207,7 @@ class MonitoringWorker:
                 known.has_battery = device.is_battery_connected
                 continue
             if known is not None:
-                known.removed = True  # settings changed (re-authentication): start a fresh connector
+                self._retire(known, closing)  # settings changed (re-authentication): a fresh connector
             slot = DeviceSlot.of(device, shard_of(device.inverter_id, self.settings.shard_count), now)
             if known is not None:
                 slot.stored, slot.latest, slot.window_starts = known.stored, known.latest, known.window_starts
@@ -203,6 +218,12 @@ class MonitoringWorker:
             start = min(known_times) if known_times else int(now.timestamp())
             self._rolled_until_s = start - start % _ROLLUP_WIDTH
         return len(self._slots)
+
+    @staticmethod
+    def _retire(slot: DeviceSlot, closing: list | None) -> None:
+        slot.removed = True
+        if slot.connector is not None and closing is not None:
+            closing.append(slot.connector)
 
     def _schedule(self, slot: DeviceSlot) -> None:
         heapq.heappush(self._heap, (slot.next_poll_at, next(self._sequence), slot))
@@ -464,7 +485,7 @@ class MonitoringWorker:
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until `stop` is set. Each poller takes the next due device, so a device that hangs
         until its timeout holds one poller while the rest keep polling; a flusher stores results."""
-        await asyncio.to_thread(self.load)
+        await self.refresh()
         log.info("monitoring started", devices=self.device_count, holder=self.holder)
         tasks = [asyncio.create_task(self._poller(stop)) for _ in range(self.settings.concurrency)]
         tasks.append(asyncio.create_task(self._flusher(stop)))
@@ -498,7 +519,7 @@ class MonitoringWorker:
                 log.exception("storing a batch failed; it stays queued and is retried")
             if self.clock.now() - refreshed >= self.settings.fleet_refresh_interval:
                 refreshed = self.clock.now()
-                await asyncio.to_thread(self.load)
+                await self.refresh()
 
     async def close(self) -> None:
         for slot in self._slots.values():
