@@ -545,3 +545,25 @@ def test_a_running_worker_takes_in_new_devices_and_lets_deleted_ones_go(database
     assert connector is not None
     with pytest.raises(KeyError):
         worker.slot(leaving)
+
+
+def test_a_reading_stored_after_its_bucket_was_rolled_up_is_rolled_up_again(database) -> None:
+    user = new_user(database)
+
+    async def scenario():
+        async with FroniusStandIn() as device:
+            inverter_id = add_fronius(database, user, device.host)
+            worker = worker_for(database)
+            worker.clock.advance(timedelta(minutes=20))  # the 00:00 bucket closes with this flush
+            device.state.timestamp = ORIGIN + timedelta(minutes=4)
+            await worker.poll_due()
+            worker.clock.advance(timedelta(minutes=1))
+            device.state.timestamp = ORIGIN + timedelta(minutes=5)  # the device's clock lags: a closed bucket
+            await worker.poll_due()
+            await worker.context.close()
+            return inverter_id
+
+    inverter_id = run(scenario())
+    with database.session(write=False) as session:
+        bucket = session.get(ReadingRollup, (inverter_id, "15MIN", int(ORIGIN.timestamp())))
+    assert bucket.samples == 2

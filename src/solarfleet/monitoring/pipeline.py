@@ -173,6 +173,7 @@ class MonitoringWorker:
         self._write_lock = asyncio.Lock()
         self._rolled_until_s: int | None = None
         self._pruned_at: datetime | None = None
+        self._late: dict[uuid.UUID, int] = {}  # device → earliest reading stored after its bucket's rollup
         self.stats = CycleStats()
 
     # -- the fleet ---------------------------------------------------------------------------------
@@ -347,7 +348,20 @@ class MonitoringWorker:
                 self._pending[:0] = batch
                 raise
             self.stats.readings_stored += sum(1 for result in batch if result.reading is not None)
+            self._note_late_readings(batch)
             await self._maintain()
+
+    def _note_late_readings(self, batch: list[PollResult]) -> None:
+        """Remember readings stored after their bucket was rolled up (polled before a rollup but
+        written after it, or stamped late by the device), so their buckets are rolled up again."""
+        if self._rolled_until_s is None:
+            return
+        for result in batch:
+            if result.reading is not None:
+                time_s = int(result.reading.time.timestamp())
+                if time_s < self._rolled_until_s:
+                    inverter_id = result.slot.inverter_id
+                    self._late[inverter_id] = min(time_s, self._late.get(inverter_id, time_s))
 
     def _store(self, batch: list[PollResult]) -> None:
         now = max(result.polled_at for result in batch)
@@ -465,6 +479,13 @@ class MonitoringWorker:
         """Roll up closed 15-minute buckets and prune old raw readings, as time passes."""
         now = self.clock.now()
         closed_until = int(now.timestamp()) // _ROLLUP_WIDTH * _ROLLUP_WIDTH
+        if self._late:
+            late, self._late = self._late, {}
+            start = min(late.values())
+            # the buckets are recomputed from the stored readings, so taking them from the earliest is harmless
+            self.stats.rollup_rows += await asyncio.to_thread(
+                roll_up, self.database, list(late), start, self._rolled_until_s
+            )
         roll = self._rolled_until_s is not None and closed_until > self._rolled_until_s
         prune = self._pruned_at is None or now - self._pruned_at >= timedelta(hours=1)
         if not (roll or prune):

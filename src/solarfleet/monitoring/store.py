@@ -87,6 +87,7 @@ def load_fleet(
         .join(DeviceConnection, DeviceConnection.inverter_id == Inverter.id)
         .outerjoin(PollState, PollState.inverter_id == Inverter.id)
         .where(Inverter.deleted_at.is_(None), Inverter.lifecycle_state.in_(POLLED_LIFECYCLES))
+        .order_by(Inverter.id)  # one fleet order on every load, so a restart replays the same way
     )
     devices = []
     with database.session(write=False) as session:
