@@ -6,6 +6,7 @@ Each test runs on SQLite and PostgreSQL. Time is a stepped simulation clock, so 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -84,6 +85,18 @@ def worker_for(database, origin: datetime = ORIGIN, **overrides) -> MonitoringWo
     worker = MonitoringWorker(database, CIPHER, context, MonitoringSettings(**overrides))
     worker.load()
     return worker
+
+
+@contextlib.asynccontextmanager
+async def watched_fronius(database, user: User):
+    """A Fronius stand-in on loopback, linked as an inverter, and a worker watching it."""
+    async with FroniusStandIn() as device:
+        inverter_id = add_fronius(database, user, device.host)
+        worker = worker_for(database)
+        try:
+            yield device, inverter_id, worker
+        finally:
+            await worker.context.close()
 
 
 def inverter_row(database, inverter_id: uuid.UUID) -> Inverter:
@@ -312,9 +325,7 @@ def test_garbage_is_a_monitoring_error_and_persistent_garbage_a_lifecycle_error(
     user = new_user(database)
 
     async def scenario():
-        async with FroniusStandIn() as device:
-            inverter_id = add_fronius(database, user, device.host)
-            worker = worker_for(database)
+        async with watched_fronius(database, user) as (device, inverter_id, worker):
             device.state.timestamp = worker.clock.now()
             await worker.poll_due()
             device.state.fault = Fault.GARBAGE
@@ -330,7 +341,6 @@ def test_garbage_is_a_monitoring_error_and_persistent_garbage_a_lifecycle_error(
             device.state.timestamp = worker.clock.now()
             await worker.poll_due()
             recovered = inverter_row(database, inverter_id)
-            await worker.context.close()
             return first, last, recovered
 
     first, last, recovered = run(scenario())
@@ -346,14 +356,11 @@ def test_rejected_credentials_deauthorise_the_device_and_ask_for_reauthenticatio
     user = new_user(database)
 
     async def scenario():
-        async with FroniusStandIn() as device:
-            inverter_id = add_fronius(database, user, device.host)
-            worker = worker_for(database)
+        async with watched_fronius(database, user) as (device, inverter_id, worker):
             device.state.fault = Fault.HTTP_ERROR
             device.state.error_status = 401
             stats = await worker.poll_due()
             polled_again = await worker.poll_due()
-            await worker.context.close()
             return inverter_id, stats, polled_again, worker.device_count
 
     inverter_id, stats, polled_again, remaining = run(scenario())
@@ -494,15 +501,12 @@ def test_a_dropped_connection_is_a_connection_warning_only(database) -> None:
     user = new_user(database)
 
     async def scenario():
-        async with FroniusStandIn() as device:
-            inverter_id = add_fronius(database, user, device.host)
-            worker = worker_for(database)
+        async with watched_fronius(database, user) as (device, inverter_id, worker):
             device.state.timestamp = worker.clock.now()
             await worker.poll_due()
             device.state.fault = Fault.DROP
             worker.clock.advance(timedelta(seconds=30))
             stats = await worker.poll_due()
-            await worker.context.close()
             return inverter_id, stats
 
     inverter_id, stats = run(scenario())
@@ -551,16 +555,13 @@ def test_a_reading_stored_after_its_bucket_was_rolled_up_is_rolled_up_again(data
     user = new_user(database)
 
     async def scenario():
-        async with FroniusStandIn() as device:
-            inverter_id = add_fronius(database, user, device.host)
-            worker = worker_for(database)
+        async with watched_fronius(database, user) as (device, inverter_id, worker):
             worker.clock.advance(timedelta(minutes=20))  # the 00:00 bucket closes with this flush
             device.state.timestamp = ORIGIN + timedelta(minutes=4)
             await worker.poll_due()
             worker.clock.advance(timedelta(minutes=1))
             device.state.timestamp = ORIGIN + timedelta(minutes=5)  # the device's clock lags: a closed bucket
             await worker.poll_due()
-            await worker.context.close()
             return inverter_id
 
     inverter_id = run(scenario())
