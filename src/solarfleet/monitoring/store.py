@@ -258,7 +258,9 @@ def _statement(dialect: Dialect, write: _TableWrite) -> _Statement:
             )
     else:
         if dialect.paramstyle != "qmark":
-            raise NotImplementedError(f"batched writes with paramstyle {dialect.paramstyle}")
+            raise NotImplementedError(
+                f"solarfleet stores readings in SQLite or PostgreSQL; {dialect.name} ({dialect.paramstyle}) is neither"
+            )
         if write.key is None:
             placeholders = ", ".join("?" for _ in written)
             sql = f"INSERT INTO {target} ({names}) VALUES ({placeholders})"  # noqa: S608 - names from the models
