@@ -7,7 +7,6 @@ inference can compare what was learnt with what is true.
 
 from __future__ import annotations
 
-import math
 from array import array
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -17,6 +16,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from solarfleet.battery_physics import BatteryModel
 from solarfleet.connectors.base import (
     BatteryNameplate,
     Capabilities,
@@ -115,8 +115,17 @@ class SimulatedHome:
         self.parameters = parameters
         battery = parameters.battery
         self._capacity_wh = battery.capacity_kwh * 1000.0 if battery else 0.0
-        self._reserve_wh = self._capacity_wh * (battery.reserve_percent / 100.0) if battery else 0.0
-        self._efficiency = math.sqrt(battery.round_trip_efficiency) if battery else 1.0  # each way
+        self._battery = (
+            BatteryModel.of(
+                self._capacity_wh,
+                battery.max_charge_w,
+                battery.max_discharge_w,
+                battery.round_trip_efficiency,
+                floor_percent=battery.reserve_percent,
+            )
+            if battery
+            else None
+        )
         self._noise = np.random.default_rng([parameters.seed, 4])
         self._noise_drawn = array("d")
         self._noise_used = 0
@@ -186,7 +195,8 @@ class SimulatedHome:
         target = when.astimezone(UTC).replace(second=0, microsecond=0)
         if self._minute is None:
             self._minute = target - STEP
-            self._soc_wh = self._reserve_wh + _INITIAL_SOC_SHARE * (self._capacity_wh - self._reserve_wh)
+            reserve_wh = self._battery.floor_wh if self._battery else 0.0
+            self._soc_wh = reserve_wh + _INITIAL_SOC_SHARE * (self._capacity_wh - reserve_wh)
         while self._minute < target:
             self._minute += STEP
             self._state = self._step(self._minute)
@@ -223,7 +233,7 @@ class SimulatedHome:
         household = self._household_w[index]
 
         battery = 0.0
-        if spec := self.parameters.battery:
+        if self._battery is not None:
             if mode is ControlMode.CHARGE:
                 wanted = -control.power_w
             elif mode is ControlMode.DISCHARGE:
@@ -232,13 +242,7 @@ class SimulatedHome:
                 wanted = 0.0
             else:  # self-consumption, and under curtailment or pause: the battery serves the house
                 wanted = household - solar
-            most_out = (self._soc_wh - self._reserve_wh) * self._efficiency / _STEP_HOURS
-            most_in = (self._capacity_wh - self._soc_wh) / self._efficiency / _STEP_HOURS
-            battery = max(-min(spec.max_charge_w, most_in), min(wanted, spec.max_discharge_w, max(most_out, 0.0)))
-            if battery > 0:
-                self._soc_wh -= battery / self._efficiency * _STEP_HOURS
-            else:
-                self._soc_wh -= battery * self._efficiency * _STEP_HOURS
+            battery, self._soc_wh = self._battery.step(wanted, self._soc_wh, _STEP_HOURS)
 
         grid = solar + battery - household
         if mode is ControlMode.PAUSE and grid > 0:
