@@ -1,0 +1,1 @@
+"""Carrying out plans: slot → device command, read-back, and what the device really does."""

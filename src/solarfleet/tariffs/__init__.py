@@ -1,0 +1,1 @@
+"""What a site pays and earns: energy contracts, the organisation's tariff settings, prices per step."""

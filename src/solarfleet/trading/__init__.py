@@ -1,0 +1,1 @@
+"""Day-ahead trading: the fleet's optimised and unoptimised load curves, and the partner's decision."""
