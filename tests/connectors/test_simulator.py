@@ -15,6 +15,7 @@ from solarfleet.connectors.registry import ConnectorContext, InvalidConnectionSe
 from solarfleet.connectors.simulator import profiles
 from solarfleet.connectors.simulator.clock import SimulationClock
 from solarfleet.connectors.simulator.home import BatterySpec, EvSpec, HomeParameters, SimulatedHome
+from solarfleet.solar_geometry import clear_sky_pv_per_kwp
 
 SUMMER_NOON = datetime(2026, 6, 21, 11, 0, tzinfo=UTC)  # 13:00 in Vienna
 WINTER_NIGHT = datetime(2026, 12, 21, 1, 0, tzinfo=UTC)
@@ -48,7 +49,7 @@ def test_the_same_seed_gives_the_same_home_however_it_is_polled() -> None:
 
 
 def test_pv_follows_the_sun_and_the_rating() -> None:
-    clear = profiles.clear_sky_pv_per_kwp(48.21, 16.37, 30.0, 180.0, SUMMER_NOON.date())
+    clear = clear_sky_pv_per_kwp(48.21, 16.37, 30.0, 180.0, SUMMER_NOON.date())
     assert clear.max() == pytest.approx(850, rel=0.15)  # about 1 kW/kWp of sunlight, less the losses
     assert clear[:60].max() == 0.0  # midnight UTC: dark in Vienna
     state = home().advance_to(SUMMER_NOON)

@@ -27,6 +27,7 @@ from solarfleet.connectors.base import (
     Reading,
 )
 from solarfleet.connectors.simulator import profiles
+from solarfleet.solar_geometry import clear_sky_pv_per_kwp
 
 STEP = timedelta(minutes=1)
 _STEP_HOURS = STEP.total_seconds() / 3600
@@ -205,7 +206,7 @@ class SimulatedHome:
     def _profiles_for(self, day: date) -> None:
         p = self.parameters
         offset = _utc_offset_minutes(p.timezone, day)
-        clear = profiles.clear_sky_pv_per_kwp(round(p.latitude, 2), round(p.longitude, 2), p.pv_tilt, p.pv_azimuth, day)
+        clear = clear_sky_pv_per_kwp(round(p.latitude, 2), round(p.longitude, 2), p.pv_tilt, p.pv_azimuth, day)
         available = clear * p.pv_kwp * profiles.cloud_factor(p.seed, day)
         household = profiles.household_load(p.seed, day, p.annual_consumption_kwh, offset)
         if p.ev is not None:

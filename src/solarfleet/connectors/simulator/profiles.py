@@ -13,8 +13,8 @@ from functools import lru_cache
 import numpy as np
 from scipy.signal import lfilter
 
-MINUTES_PER_DAY = 1440
-PERFORMANCE_RATIO = 0.85  # DC/AC losses, soiling and temperature of a typical rooftop system
+from solarfleet.solar_geometry import MINUTES_PER_DAY
+
 # Appliance bouts (kettle, oven, washer) on top of the smooth standard profile: 2 a day for a
 # 4,000 kWh home, of 1.8–3 kW for 3–30 min, carry about 11.5 % of the annual consumption, so the
 # profile is scaled to the rest and the year still adds up to the home's consumption.
@@ -24,25 +24,6 @@ APPLIANCE_SHARE = 0.115
 
 def _rng(seed: int, day: date, stream: int) -> np.random.Generator:
     return np.random.default_rng([seed, day.toordinal(), stream])
-
-
-@lru_cache(maxsize=512)
-def clear_sky_pv_per_kwp(latitude: float, longitude: float, tilt: float, azimuth: float, day: date) -> np.ndarray:
-    """AC watts per kWp for each UTC minute of `day`, from pvlib's Ineichen clear sky on a tilted plane."""
-    import pandas as pd
-    import pvlib
-
-    location = pvlib.location.Location(latitude, longitude, tz="UTC")
-    times = pd.date_range(pd.Timestamp(day, tz="UTC"), periods=MINUTES_PER_DAY, freq="1min")
-    sky = location.get_clearsky(times, model="ineichen")
-    sun = location.get_solarposition(times)
-    plane = pvlib.irradiance.get_total_irradiance(
-        tilt, azimuth, sun["apparent_zenith"], sun["azimuth"], sky["dni"], sky["ghi"], sky["dhi"]
-    )
-    poa = np.nan_to_num(plane["poa_global"].to_numpy(dtype=float), nan=0.0)
-    result = np.clip(poa, 0.0, None) * PERFORMANCE_RATIO  # 1 kWp gives 1 kW at 1000 W/m²
-    result.flags.writeable = False
-    return result
 
 
 def cloud_factor(seed: int, day: date) -> np.ndarray:
