@@ -27,10 +27,10 @@ MAX_BODY_BYTES = 4096
 
 
 class TokenResponse(BaseModel):
-    access_token: str
-    expires_in: int = Field(examples=[TOKEN_LIFETIME_SECONDS])
-    token_type: str = Field(examples=["Bearer"])
-    scope: str = Field(examples=[SCOPE])
+    access_token: str = Field(description="The bearer token to send in the Authorization header")
+    expires_in: int = Field(description="Seconds the token stays valid", examples=[TOKEN_LIFETIME_SECONDS])
+    token_type: str = Field(description="Always `Bearer`", examples=["Bearer"])
+    scope: str = Field(description="What the token allows: an administrator of one organisation", examples=[SCOPE])
 
 
 class OAuthError(BaseModel):

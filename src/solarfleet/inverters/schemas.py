@@ -210,7 +210,7 @@ class ActionOut(BaseModel):
     action: str = Field(description="What must be done, e.g. `reauthenticate`", examples=["reauthenticate"])
     message: str = Field(description="Why, in words a partner can show")
     resolution_link: str | None = Field(description="Where the end user resolves it (Connect UI), if anywhere")
-    created_at: datetime
+    created_at: datetime = Field(description="When the action was raised, UTC")
 
 
 class InverterDetailOut(InverterOut):
