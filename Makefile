@@ -26,6 +26,7 @@ test: setup
 bench: setup
 	$(VENV)/bin/python bench/api_read.py
 	$(VENV)/bin/python bench/monitoring.py
+	$(VENV)/bin/python bench/optimizer.py
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench
