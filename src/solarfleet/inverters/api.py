@@ -21,6 +21,8 @@ from solarfleet.inverters.schemas import (
 )
 from solarfleet.monitoring import series
 from solarfleet.monitoring.schemas import DataKeyword, DataResolution, InverterDataOut
+from solarfleet.optimization import schedules
+from solarfleet.optimization.schemas import ScheduleOut
 
 router = APIRouter(prefix="/org/{org_id}/users/{user_id}", responses=COMMON_ERROR_RESPONSES)
 
@@ -136,6 +138,40 @@ def inverter_data(
     span = series.requested_span(resolution, from_datetime, to_datetime, utcnow())
     selected = series.parse_keywords(keywords)
     return series.inverter_data(session, org_id, user_id, inverter_id, span, selected, include_deleted)
+
+
+SCHEDULES_DESCRIPTION = """\
+The plan solarfleet steers the inverter by: one slot per quarter hour with the mode, the battery
+set-point, the state of charge the plan expects, the expected grid power, the prices and the
+expected cost. Plans are made by a linear program over the rest of today (and tomorrow once its
+prices are published) and remade every quarter hour and whenever the device strays from them;
+past slots stay as they were planned. Default range: from now, two days ahead; at most 31 days.
+`metadata.plans` says how each plan was made, including whether its prices are synthetic.
+"""
+
+
+@router.get(
+    "/inverters/{inverter_id}/schedules",
+    tags=["Solar inverters"],
+    summary="The plan the optimiser steers a solar inverter by",
+    description=SCHEDULES_DESCRIPTION,
+)
+def inverter_schedules(
+    org_id: ScopedOrg,
+    user_id: UserId,
+    inverter_id: InverterId,
+    session: DbSession,
+    from_datetime: Annotated[
+        UtcDatetime | None, Query(description="Start of the range, ISO-8601 with a time zone; default now")
+    ] = None,
+    to_datetime: Annotated[
+        UtcDatetime | None,
+        Query(description="End of the range (exclusive), ISO-8601 with a time zone; default two days after the start"),
+    ] = None,
+    include_deleted: IncludeDeleted = False,
+) -> ScheduleOut:
+    start_s, end_s = schedules.schedule_range(from_datetime, to_datetime, utcnow())
+    return schedules.inverter_schedule(session, org_id, user_id, inverter_id, start_s, end_s, include_deleted)
 
 
 @router.patch("/devices/{device_id}", tags=["Devices"], summary="Set a device's generic flags")

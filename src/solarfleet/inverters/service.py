@@ -187,17 +187,20 @@ def inverter_detail(
     )
 
 
-def _live_inverter(
-    session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, inverter_id: uuid.UUID
+def owned_inverter(
+    session: Session,
+    organisation_id: uuid.UUID,
+    user_id: uuid.UUID,
+    inverter_id: uuid.UUID,
+    include_deleted: bool = False,
 ) -> Inverter:
-    inverter = session.scalar(
-        select(Inverter).where(
-            Inverter.id == inverter_id,
-            Inverter.organisation_id == organisation_id,
-            Inverter.user_id == user_id,
-            Inverter.deleted_at.is_(None),
-        )
+    """The user's inverter in the organisation; NotFound (404) for an unknown, foreign or deleted one."""
+    query = select(Inverter).where(
+        Inverter.id == inverter_id, Inverter.organisation_id == organisation_id, Inverter.user_id == user_id
     )
+    if not include_deleted:
+        query = query.where(Inverter.deleted_at.is_(None))
+    inverter = session.scalar(query)
     if inverter is None:
         raise NotFound("inverter")
     return inverter
@@ -281,7 +284,7 @@ def update_inverter(
     inverter_id: uuid.UUID,
     body: InverterWritable,
 ) -> InverterDetailOut:
-    inverter = _live_inverter(session, organisation_id, user_id, inverter_id)
+    inverter = owned_inverter(session, organisation_id, user_id, inverter_id)
     changes = body.changes()
     if "building_id" in changes:
         _check_building(session, organisation_id, user_id, changes["building_id"])
@@ -298,7 +301,7 @@ def update_device_flags(
     device_id: uuid.UUID,
     body: DeviceFlagsUpdate,
 ) -> InverterDetailOut:
-    inverter = _live_inverter(session, organisation_id, user_id, device_id)
+    inverter = owned_inverter(session, organisation_id, user_id, device_id)
     changes = body.changes()
     if changes.get("is_authenticated") is True:
         raise FieldError("is_authenticated", "only a successful (re-)authentication by the end user can set it to true")
@@ -317,5 +320,5 @@ def update_device_flags(
 
 
 def delete_inverter(session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, inverter_id: uuid.UUID) -> None:
-    inverter = _live_inverter(session, organisation_id, user_id, inverter_id)
+    inverter = owned_inverter(session, organisation_id, user_id, inverter_id)
     inverter.deleted_at = utcnow()

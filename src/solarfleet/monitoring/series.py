@@ -18,8 +18,8 @@ from typing import NamedTuple
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from solarfleet.api.errors import FieldError, NotFound
-from solarfleet.inverters.models import Inverter
+from solarfleet.api.errors import FieldError
+from solarfleet.inverters.service import owned_inverter
 from solarfleet.monitoring.energy import RESOLUTION_SECONDS, bucket_start
 from solarfleet.monitoring.models import ReadingRollup
 from solarfleet.monitoring.schemas import (
@@ -247,21 +247,6 @@ def read_rollups(session: Session, inverter_id: uuid.UUID, span: Span) -> list[t
     return [(row[0], Sums._make(row[1:])) for row in rows]
 
 
-def _has_battery(
-    session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, inverter_id: uuid.UUID, include_deleted: bool
-) -> bool:
-    """Whether the user's inverter has a battery; NotFound (404) for an unknown, foreign or deleted one."""
-    query = select(Inverter.is_battery_connected).where(
-        Inverter.id == inverter_id, Inverter.organisation_id == organisation_id, Inverter.user_id == user_id
-    )
-    if not include_deleted:
-        query = query.where(Inverter.deleted_at.is_(None))
-    found = session.execute(query).first()
-    if found is None:
-        raise NotFound("inverter")
-    return bool(found.is_battery_connected)
-
-
 def inverter_data(
     session: Session,
     organisation_id: uuid.UUID,
@@ -271,7 +256,7 @@ def inverter_data(
     keywords: Sequence[DataKeyword],
     include_deleted: bool,
 ) -> InverterDataOut:
-    has_battery = _has_battery(session, organisation_id, user_id, inverter_id, include_deleted)
+    has_battery = owned_inverter(session, organisation_id, user_id, inverter_id, include_deleted).is_battery_connected
     fields = ("price", *(k.value for k in keywords), "estimated_consumption", "unoptimized_consumption")
     return InverterDataOut(
         metadata=InverterDataMetadata(

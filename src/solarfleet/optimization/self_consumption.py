@@ -23,8 +23,12 @@ def self_consumption_plan(site: SiteInput, message: str | None = None) -> SitePl
         if device.battery is not None:
             soc_wh = device.soc_start_wh
             step = device.battery.step
+            pv = np.asarray(device.pv_w, dtype=float).tolist()
+            limit = device.ac_limit_w if device.ac_limit_w is not None else float("inf")
             for index in range(steps):
-                power, soc_wh = step(remaining[index], soc_wh, hours)
+                # the inverter passes PV and battery together: at most its AC limit either way
+                wanted = min(max(remaining[index], -limit - pv[index]), limit - pv[index])
+                power, soc_wh = step(wanted, soc_wh, hours)
                 battery_w[index] = power
                 soc[index] = soc_wh
                 remaining[index] -= power
