@@ -620,9 +620,15 @@ class SunSpecConnector(Connector):
     """One SunSpec device over Modbus TCP. The connection and the discovered map are kept across calls;
     after a failure both are dropped, and the next call connects and discovers again."""
 
-    def __init__(self, settings: SunSpecSettings, io_timeout_s: float = DEFAULT_IO_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        settings: SunSpecSettings,
+        io_timeout_s: float = DEFAULT_IO_TIMEOUT_S,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.settings = settings
         self._timeout = io_timeout_s
+        self._now = clock  # the worker's clock: real time in service, simulated time in tests and demos
         self._client: AsyncModbusTcpClient | None = None
         self._dropped = asyncio.Event()
         self._map: SunSpecMap | None = None
@@ -640,24 +646,24 @@ class SunSpecConnector(Connector):
     async def read_state(self) -> Reading:
         async with self._lock:
             models = await self._read_models((*INVERTER_MODELS, MPPT, *METER_MODELS, *BATTERY_MODELS))
-        return reading_from_models(models, datetime.now(UTC))  # Modbus has no device time: the read's end
+        return reading_from_models(models, self._now())  # Modbus has no device time: the read's end
 
     async def capabilities(self) -> Capabilities:
         async with self._lock:
             models = await self._read_models(sorted(SUPPORTED_MODELS))
-        return capabilities_from_models(models, datetime.now(UTC))
+        return capabilities_from_models(models, self._now())
 
     async def apply(self, command: Command) -> None:
         async with self._lock:
             models = await self._read_models(_CONTROL_MODELS)
             for model_id, points in control_writes(command, models):
                 await self._write(model_id, points, models[model_id])
-            self._commanded = (command.mode, datetime.now(UTC))
+            self._commanded = (command.mode, self._now())
 
     async def read_control(self) -> ControlState:
         async with self._lock:
             models = await self._read_models(_CONTROL_MODELS)
-        return control_state(models, datetime.now(UTC), self._commanded)
+        return control_state(models, self._now(), self._commanded)
 
     async def close(self) -> None:
         self._disconnect()
@@ -806,7 +812,7 @@ _CONTROL_MODELS = (NAMEPLATE, SETTINGS, IMMEDIATE_CONTROLS, STORAGE, DER_CAPACIT
 
 
 def build(settings: SunSpecSettings, context: ConnectorContext) -> SunSpecConnector:
-    return SunSpecConnector(settings, io_timeout_s=context.io_timeout_s)
+    return SunSpecConnector(settings, io_timeout_s=context.io_timeout_s, clock=context.simulation_clock().now)
 
 
 KIND = ConnectorKind("sunspec_modbus_tcp", SunSpecSettings, build)

@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -55,6 +55,9 @@ from solarfleet.monitoring.store import (
     shard_of,
     write_batch,
 )
+
+if TYPE_CHECKING:
+    from solarfleet.steering.loop import SteeringLoop
 
 log = structlog.get_logger(__name__)
 
@@ -158,8 +161,10 @@ class MonitoringWorker:
         context: ConnectorContext | None = None,
         settings: MonitoringSettings | None = None,
         shards: frozenset[int] | None = None,
+        steering: SteeringLoop | None = None,
     ) -> None:
         self.database = database
+        self.steering = steering
         self.cipher = cipher
         self.context = context or ConnectorContext()
         self.clock: SimulationClock = self.context.simulation_clock()
@@ -236,6 +241,14 @@ class MonitoringWorker:
     def slot(self, inverter_id: uuid.UUID) -> DeviceSlot:
         return self._slots[inverter_id]
 
+    def steerable_slots(self) -> dict[uuid.UUID, DeviceSlot]:
+        """The devices steering can reach: connected, described, and read at least once."""
+        return {
+            inverter_id: slot
+            for inverter_id, slot in self._slots.items()
+            if slot.connector is not None and slot.capabilities is not None and slot.latest is not None
+        }
+
     # -- polling -----------------------------------------------------------------------------------
 
     async def replay(self, until: datetime, step: timedelta, flush_every: int = 60, progress=None) -> None:
@@ -266,6 +279,8 @@ class MonitoringWorker:
         await asyncio.gather(*pollers)
         if flush:
             await self.flush()
+        if self.steering is not None:
+            await self.steering.run_step(self, now)
         return CycleStats(
             self.stats.polls - before.polls,
             self.stats.readings_stored - before.readings_stored,
@@ -291,6 +306,8 @@ class MonitoringWorker:
                     slot.poll_interval = slot.capabilities.poll_interval or self.settings.default_poll_interval
                 reading = await slot.connector.read_state()
                 slot.poll_interval = slot.connector.poll_interval() or slot.poll_interval
+                if self.steering is not None:
+                    await self.steering.read_back(slot, reading, now)
         except TimeoutError:
             return self._failed(slot, now, ConnectorError(f"no answer within {self.settings.poll_timeout_s:g} s"))
         except ConnectorError as error:
@@ -510,6 +527,8 @@ class MonitoringWorker:
         log.info("monitoring started", devices=self.device_count, holder=self.holder)
         tasks = [asyncio.create_task(self._poller(stop)) for _ in range(self.settings.concurrency)]
         tasks.append(asyncio.create_task(self._flusher(stop)))
+        if self.steering is not None:
+            tasks.append(asyncio.create_task(self._steerer(stop)))
         try:
             await asyncio.gather(*tasks)
         finally:
@@ -541,6 +560,14 @@ class MonitoringWorker:
             if self.clock.now() - refreshed >= self.settings.fleet_refresh_interval:
                 refreshed = self.clock.now()
                 await self.refresh()
+
+    async def _steerer(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.steering.run_step(self, self.clock.now())
+            except Exception:
+                log.exception("a steering round failed; the next one tries again")
+            await _sleep_unless(stop, self.clock.wall_seconds(self.settings.flush_interval))
 
     async def close(self) -> None:
         for slot in self._slots.values():
