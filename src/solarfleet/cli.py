@@ -148,6 +148,7 @@ def _worker(database: Database, clock=None, shards: frozenset[int] | None = None
     from solarfleet.connectors.registry import ConnectorContext
     from solarfleet.credentials_cipher import CredentialsCipher
     from solarfleet.monitoring.pipeline import MonitoringWorker
+    from solarfleet.steering.loop import SteeringLoop
 
     settings = get_settings()
     return MonitoringWorker(
@@ -156,23 +157,31 @@ def _worker(database: Database, clock=None, shards: frozenset[int] | None = None
         ConnectorContext(clock=clock),
         settings.monitoring(),
         shards,
+        steering=SteeringLoop(database) if settings.steering else None,
     )
 
 
-async def _serve_and_monitor(host: str, port: int, worker) -> None:
-    """One process: the API and the monitoring worker on one event loop (the embedded default)."""
+def _fetcher(worker, market=None):
+    from solarfleet.runtime import price_fetcher
+
+    return price_fetcher(worker.database, get_settings(), worker.clock.now, market)
+
+
+async def _serve_and_monitor(host: str, port: int, worker, fetcher) -> None:
+    """One process: the API, the monitoring worker and the price fetcher on one event loop (the embedded default)."""
     import asyncio
 
     import uvicorn
 
     from solarfleet.api.app import create_app
+    from solarfleet.runtime import run_fleet
 
     settings = get_settings()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings, worker.database), host=host, port=port, log_config=None, access_log=False)
     )
     stop = asyncio.Event()
-    monitoring = asyncio.create_task(worker.run(stop))
+    monitoring = asyncio.create_task(run_fleet(worker, stop, fetcher))
     try:
         await server.serve()
     finally:
@@ -203,7 +212,8 @@ def serve(
             console.print("several API workers: polling is left to `solarfleet monitor` (run it once beside them)")
         _serve(host, port, workers)
         return
-    asyncio.run(_serve_and_monitor(host, port, _worker(database)))
+    worker = _worker(database)
+    asyncio.run(_serve_and_monitor(host, port, worker, _fetcher(worker)))
 
 
 @app.command()
@@ -213,18 +223,23 @@ def monitor(
         typer.Option(help="Poll only these of the 64 shards, e.g. `0-31` (another worker takes `32-63`)."),
     ] = None,
 ) -> None:
-    """Poll every linked device and store its readings until interrupted (for scale-out beside `serve`)."""
+    """Poll, plan and steer every linked device until interrupted (for scale-out beside `serve`). The
+    worker holding shard 0 also keeps the day-ahead prices current."""
     import asyncio
     import signal
 
-    worker = _worker(_migrated_database(), shards=_shard_range(shards) if shards else None)
+    from solarfleet.runtime import run_fleet
+
+    chosen = _shard_range(shards) if shards else None
+    worker = _worker(_migrated_database(), shards=chosen)
+    fetcher = _fetcher(worker) if chosen is None or 0 in chosen else None
 
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await worker.run(stop)
+        await run_fleet(worker, stop, fetcher)
 
     asyncio.run(run())
 
@@ -248,21 +263,24 @@ def demo(
     from solarfleet.connectors.simulator.clock import SimulationClock
     from solarfleet.credentials_cipher import CredentialsCipher
     from solarfleet.database import utcnow
-    from solarfleet.demo import ensure_demo_fleet
+    from solarfleet.demo import demo_zones, ensure_demo_fleet, store_synthetic_history
+    from solarfleet.prices.synthetic import SyntheticMarket
 
     settings = get_settings()
     database = _migrated_database()
+    now = utcnow()
     with database.session() as session:
         issued = ensure_demo_fleet(session, CredentialsCipher(settings.fernet_keys()), households, seed)
+        first_day = (now - timedelta(days=history_days + 1)).date()
+        store_synthetic_history(session, demo_zones(session, issued.org_id), first_day, now.date(), seed)
     credentials_file = _write_demo_credentials(settings.state_dir, issued)
 
-    now = utcnow()
     clock = SimulationClock.stepped(now - timedelta(days=history_days))
     worker = _worker(database, clock)
     worker.load()
     total = history_days * 86400
     with Progress(
-        TextColumn("filling {task.fields[days]:g} days of readings"),
+        TextColumn("simulating {task.fields[days]:g} days: readings, plans, steering"),
         BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"),
         TimeRemainingColumn(),
@@ -290,11 +308,12 @@ def demo(
         console.print(line, soft_wrap=True, highlight=False, markup=False)
     console.print(f"credentials also in {credentials_file}", soft_wrap=True, highlight=False)
     console.print(
-        f"{worker.device_count} simulated inverters polled live at {speed:g}× real time; "
+        f"{worker.device_count} simulated inverters polled, planned and steered live at {speed:g}× real time "
+        "against synthetic prices; "
         f"API docs: {base}/api/partners/v2.0/docs  (Ctrl-C stops)",
         soft_wrap=True,
     )
-    asyncio.run(_serve_and_monitor(host, port, worker))
+    asyncio.run(_serve_and_monitor(host, port, worker, _fetcher(worker, SyntheticMarket(seed))))
 
 
 def _write_demo_credentials(state_dir: Path, issued) -> Path:

@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     raw_retention_days: float = Field(
         default=35.0, ge=1, description="How long raw readings are kept; rollups are kept for good."
     )
+    entsoe_token: SecretStr | None = Field(
+        default=None,
+        description="ENTSO-E Transparency Platform security token; without it no day-ahead prices are fetched.",
+    )
+    entsoe_base_url: str = Field(
+        default="https://web-api.tradingplatform.entsoe.eu/api", description="ENTSO-E REST API address."
+    )
+    steering: bool = Field(default=True, description="Plan and steer smart-optimised devices in the monitoring worker.")
     log_format: str = Field(default="console", pattern="^(console|json)$")
     log_level: str = Field(default="INFO")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import uuid
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -23,11 +24,17 @@ from solarfleet.monitoring.statuses import LIFECYCLE_AUTHENTICATED
 from solarfleet.monitoring.store import add_device_connection
 from solarfleet.organisations.models import ApiClient, Organisation
 from solarfleet.organisations.service import IssuedClient, create_client, create_organisation
+from solarfleet.prices.store import store_curves
+from solarfleet.prices.synthetic import synthetic_prices
 from solarfleet.prices.zones import ZONE_LOCATIONS, PriceZone
+from solarfleet.tariffs.models import OrganisationTariff
 from solarfleet.users.models import User
 
 DEMO_ORGANISATION = "solarfleet demo energy"
 SIMULATOR_CONNECTOR = "simulator"
+# What the demo partner adds to spot for its customers: grid fees, levies and taxes of a typical
+# Austrian or German household tariff come to about 12–20 ct/kWh.
+DEMO_IMPORT_COMPONENTS_EUR_MWH = 150.0
 
 FIRST_NAMES = ("Anna", "Jonas", "Sara", "Luca", "Marie", "Tomás", "Eva", "Mihai", "Kadri", "Zsófia", "Pieter", "Ines")
 LAST_NAMES = ("Gruber", "Becker", "Lindqvist", "Moretti", "Dubois", "Silva", "Novak", "Popescu", "Tamm", "Kovács")
@@ -62,15 +69,24 @@ class HouseholdKind:
     battery: bool
     ev: bool
     household_metered: bool = True
+    policy: str = "Optimize self consumption"
+    forced_mode: bool = False  # the partner lets solarfleet charge from and discharge to the grid
+    trading: bool = False
 
 
-# The mix the demo cycles through: PV only, PV with battery, with an EV, and one without a consumption meter.
+# The mix the demo cycles through: PV only, PV with battery, with an EV, and one without a consumption
+# meter; the batteries under each battery policy, some with forced mode and in the trading portfolio.
 KINDS = (
     HouseholdKind("pv", battery=False, ev=False),
-    HouseholdKind("pv+battery", battery=True, ev=False),
+    HouseholdKind(
+        "pv+battery", battery=True, ev=False, policy="Optimize grid balancing", forced_mode=True, trading=True
+    ),
     HouseholdKind("pv+battery+ev", battery=True, ev=True),
     HouseholdKind("pv+ev", battery=False, ev=True),
-    HouseholdKind("pv+battery, no consumption meter", battery=True, ev=False, household_metered=False),
+    HouseholdKind(
+        "pv+battery, no consumption meter", battery=True, ev=False, household_metered=False, policy="Export all"
+    ),
+    HouseholdKind("pv+battery, arbitrage", battery=True, ev=False, policy="Optimize grid balancing", forced_mode=True),
 )
 
 
@@ -162,6 +178,12 @@ def ensure_demo_fleet(session: Session, cipher: CredentialsCipher, households: i
             .values(revoked_at=utcnow())
         )
         issued = create_client(session, organisation_id)
+    if session.get(OrganisationTariff, organisation_id) is None:
+        session.add(
+            OrganisationTariff(
+                organisation_id=organisation_id, import_components_eur_mwh=DEMO_IMPORT_COMPONENTS_EUR_MWH
+            )
+        )
     existing = session.scalar(select(func.count()).select_from(User).where(User.organisation_id == organisation_id))
     _add_households(session, cipher, organisation_id, range(existing, households), seed)
     return issued
@@ -212,4 +234,24 @@ def _add_households(session: Session, cipher: CredentialsCipher, organisation_id
             ev=kind.ev,
             household_metered=kind.household_metered,
         )
-        add_simulated_inverter(session, cipher, user, parameters, zone, building.id)
+        inverter = add_simulated_inverter(session, cipher, user, parameters, zone, building.id)
+        inverter.is_smart_optimization_active = True
+        inverter.battery_policy = kind.policy
+        inverter.is_inverter_forced_mode_enabled = kind.forced_mode
+        inverter.is_trading_enabled = kind.trading
+
+
+def demo_zones(session: Session, organisation_id: uuid.UUID) -> set[PriceZone]:
+    """The price zones of the demo fleet's live inverters."""
+    zones = session.scalars(
+        select(Inverter.price_zone).where(Inverter.organisation_id == organisation_id, Inverter.deleted_at.is_(None))
+    )
+    return {PriceZone(zone) for zone in zones}
+
+
+def store_synthetic_history(
+    session: Session, zones: set[PriceZone], first_day: date, last_day: date, seed: int
+) -> None:
+    """Synthetic day-ahead prices for the demo's past (the live fetcher publishes the days from today on)."""
+    days = (last_day - first_day).days + 1
+    store_curves(session, [synthetic_prices(zone, first_day, days, seed) for zone in sorted(zones)])

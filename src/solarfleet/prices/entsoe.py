@@ -521,6 +521,12 @@ class DayAheadFetcher:
         )
         return [outcome for outcomes in rounds for outcome in outcomes]
 
+    async def close(self) -> None:
+        """Close the client's connections (a synthetic market has none)."""
+        close = getattr(self._client, "close", None)
+        if close is not None:
+            await close()
+
     def _say_off(self) -> None:
         if not self._said_off:
             self._said_off = True

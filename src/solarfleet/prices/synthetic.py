@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from solarfleet.prices.curve import PriceCurve, PriceSource
-from solarfleet.prices.zones import ZONES, PriceZone, local_day_bounds, zone_of_eic
+from solarfleet.prices.zones import ZONE_LOCATIONS, ZONES, PriceZone, local_day_bounds, zone_of_eic
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,3 +156,17 @@ def _sun(hours: np.ndarray, day: date, latitude: float, longitude: float, timezo
     solar_noon = 12 - longitude / 15 + offset.total_seconds() / 3600
     angle = np.pi * (hours - solar_noon) / max(day_length, 1e-6)
     return np.where(np.abs(angle) < np.pi / 2, np.cos(angle), 0.0)
+
+
+class SyntheticMarket:
+    """A stand-in for the ENTSO-E client in demos: it answers `fetch_area` with this generator's prices,
+    so the day-ahead fetcher publishes synthetic prices on the real market's timetable."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    async def fetch_area(self, eic: str, start: datetime, end: datetime) -> list[PriceCurve]:
+        zone = zone_of_eic(eic)
+        first = start.astimezone(ZoneInfo(ZONE_LOCATIONS[zone].timezone)).date() - timedelta(days=1)
+        days = (end - start).days + 3  # whole local days around the window, whatever the time zones
+        return [synthetic_prices(zone, first, days, self.seed).window(start, end)]
