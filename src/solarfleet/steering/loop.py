@@ -101,12 +101,18 @@ class SteeringLoop:
             return
         intents, optimised = await asyncio.to_thread(self._plan, slots, now, reason)
         self.rounds += 1
-        for inverter_id, slot in slots.items():
-            intent = intents.get(inverter_id)
-            if intent is not None:
-                await self._carry_out(slot, intent, now)
-            elif inverter_id not in optimised:
-                await self._hand_back(slot, now)
+        # Commands go out side by side, as many at once as the worker polls: a slow device holds one.
+        limit = asyncio.Semaphore(worker.settings.concurrency)
+
+        async def steer(inverter_id: uuid.UUID, slot: DeviceSlot) -> None:
+            async with limit:
+                intent = intents.get(inverter_id)
+                if intent is not None:
+                    await self._carry_out(slot, intent, now)
+                elif inverter_id not in optimised:
+                    await self._hand_back(slot, now)
+
+        await asyncio.gather(*(steer(inverter_id, slot) for inverter_id, slot in slots.items()))
 
     def _plan(
         self, slots: dict[uuid.UUID, DeviceSlot], now: datetime, reason: str
