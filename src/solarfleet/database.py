@@ -8,10 +8,11 @@ short write transactions the services make.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import DateTime, Engine, Float, MetaData, String, TypeDecorator, create_engine, event, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -61,6 +62,18 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+T = TypeVar("T")
+
+# Ids per IN list: far below the bound parameters SQLite and PostgreSQL take in one statement.
+ID_CHUNK = 1000
+
+
+def in_chunks(ids: Sequence[T], size: int = ID_CHUNK) -> Iterator[Sequence[T]]:
+    """`ids` in slices small enough for one IN list each."""
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
 
 
 def utcnow() -> datetime:

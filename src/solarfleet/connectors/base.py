@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Awaitable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Mapping
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 DEFAULT_IO_TIMEOUT_S = 10.0
 
@@ -135,6 +135,30 @@ class Capabilities:
     ac_limit_w: float | None = None
     battery: BatteryNameplate | None = None
     identity: dict[str, str] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        """The capabilities as stored beside the device's connection (JSON types only)."""
+        return {
+            "reads": sorted(self.reads),
+            "controls": sorted(self.controls),
+            "poll_interval_s": self.poll_interval.total_seconds() if self.poll_interval else None,
+            "ac_limit_w": self.ac_limit_w,
+            "battery": asdict(self.battery) if self.battery else None,
+            "identity": dict(self.identity),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Capabilities:
+        interval = data.get("poll_interval_s")
+        battery = data.get("battery")
+        return cls(
+            reads=frozenset(Quantity(q) for q in data["reads"]),
+            controls=frozenset(ControlMode(c) for c in data["controls"]),
+            poll_interval=timedelta(seconds=interval) if interval else None,
+            ac_limit_w=data.get("ac_limit_w"),
+            battery=BatteryNameplate(**battery) if battery else None,
+            identity=dict(data.get("identity") or {}),
+        )
 
 
 class ConnectorError(Exception):

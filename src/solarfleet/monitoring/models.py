@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Integer, SmallInteger, String, Text, Uuid
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Integer, SmallInteger, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from solarfleet.database import Base, UTCDateTime, utcnow
@@ -26,6 +27,8 @@ class DeviceConnection(Base):
     )
     connector: Mapped[str] = mapped_column(String(40))
     settings_ciphertext: Mapped[str] = mapped_column(Text)
+    # What the device said it reads and accepts (`Capabilities.as_json`), for whoever plans it outside the worker.
+    capabilities: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -101,6 +101,7 @@ class DeviceSlot:
     latest: Reading | None = None
     window_starts: dict[str, tuple[int, float]] = field(default_factory=dict)
     connector: Any = None
+    capabilities_new: bool = False  # fetched since the last batch: to be stored
     _thresholds: statuses.Thresholds | None = field(default=None, init=False, repr=False)
 
     @classmethod
@@ -303,6 +304,7 @@ class MonitoringWorker:
                     slot.connector = open_connector(slot.connector_name, slot.settings, self.context)
                 if slot.capabilities is None:
                     slot.capabilities = await slot.connector.capabilities()
+                    slot.capabilities_new = True
                     slot.poll_interval = slot.capabilities.poll_interval or self.settings.default_poll_interval
                 reading = await slot.connector.read_state()
                 slot.poll_interval = slot.connector.poll_interval() or slot.poll_interval
@@ -433,6 +435,9 @@ class MonitoringWorker:
                 rows.new_poll_states.append({"inverter_id": slot.inverter_id, "shard": slot.shard, **poll_state})
                 slot.stored = True
             rows.inverters.append(self._inverter_row(slot, result))
+            if slot.capabilities_new and slot.capabilities is not None:
+                rows.capabilities.append({"inverter_id": slot.inverter_id, "capabilities": slot.capabilities.as_json()})
+                slot.capabilities_new = False
             if isinstance(result.error, CredentialsRejected):
                 rows.credential_failures.append(
                     (

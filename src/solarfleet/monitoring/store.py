@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from operator import itemgetter
@@ -30,12 +30,14 @@ from sqlalchemy import (
     insert,
     select,
     text,
+    update,
 )
 from sqlalchemy.exc import OperationalError
 
 from solarfleet.catalogue.models import CloudService, DeviceModel
+from solarfleet.connectors.base import Capabilities
 from solarfleet.credentials_cipher import CredentialsCipher
-from solarfleet.database import Database
+from solarfleet.database import Database, in_chunks
 from solarfleet.inverters.models import Inverter, InverterAction
 from solarfleet.monitoring.energy import RESOLUTION_SECONDS
 from solarfleet.monitoring.models import DeviceConnection, PollState, ReadingRollup, StoredReading
@@ -163,6 +165,7 @@ class BatchRows:
     poll_states: list[dict[str, Any]]
     new_poll_states: list[dict[str, Any]]
     credential_failures: list[tuple[uuid.UUID, str]]
+    capabilities: list[dict[str, Any]] = field(default_factory=list)  # inverter_id, capabilities (rarely any)
 
 
 def write_batch(database: Database, rows: BatchRows) -> None:
@@ -186,6 +189,24 @@ def _write(connection: Connection, rows: BatchRows) -> None:
     _write_rows(connection, _INVERTERS, rows.inverters)
     for inverter_id, message in rows.credential_failures:
         _ensure_reauthenticate_action(connection, inverter_id, message)
+    if rows.capabilities:
+        connection.execute(
+            update(DeviceConnection.__table__)
+            .where(DeviceConnection.inverter_id == bindparam("device"))
+            .values(capabilities=bindparam("described")),
+            [{"device": row["inverter_id"], "described": row["capabilities"]} for row in rows.capabilities],
+        )
+
+
+def stored_capabilities(session, inverter_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Capabilities]:
+    """The capabilities the devices last reported to a monitoring worker (none for a device never polled)."""
+    found = {}
+    for chunk in in_chunks(list(inverter_ids)):
+        query = select(DeviceConnection.inverter_id, DeviceConnection.capabilities).where(
+            DeviceConnection.inverter_id.in_(chunk), DeviceConnection.capabilities.is_not(None)
+        )
+        found |= {inverter_id: Capabilities.from_json(data) for inverter_id, data in session.execute(query)}
+    return found
 
 
 # A batch holds thousands of rows per table. Through a compiled statement SQLAlchemy converts every

@@ -9,7 +9,6 @@ end of tomorrow once tomorrow's prices are all known.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,7 +17,6 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -30,6 +28,7 @@ from solarfleet.forecasts.pv import PvForecast, forecast_pv
 from solarfleet.forecasts.validation import MeasuredSteps, StepGrid
 from solarfleet.inverters.models import Inverter
 from solarfleet.monitoring.models import ReadingRollup
+from solarfleet.monitoring.store import stored_capabilities
 from solarfleet.optimization.lp import SitePlanner
 from solarfleet.optimization.models import PlanRun
 from solarfleet.optimization.problem import BatteryPolicy, DeviceInput, SiteInput, SitePlan
@@ -39,8 +38,6 @@ from solarfleet.steering.commands import SlotIntent, planned_mode
 from solarfleet.tariffs.book import TariffBook
 from solarfleet.tariffs.service import load_tariff_book
 from solarfleet.users.models import User
-
-log = structlog.get_logger(__name__)
 
 STEP_S = 900
 HISTORY_DAYS = 28
@@ -137,8 +134,11 @@ def planning_devices(
         )
         .order_by(Inverter.id)
     )
+    rows = session.execute(query).all()
+    # A device the caller has no live description of is planned with the one its worker last stored.
+    stored = stored_capabilities(session, [row[0].id for row in rows if capabilities.get(row[0].id) is None])
     devices = []
-    for inverter, building_lat, building_lon, user_lat, user_lon in session.execute(query):
+    for inverter, building_lat, building_lon, user_lat, user_lon in rows:
         zone = PriceZone(inverter.price_zone)
         if building_lat is not None and building_lon is not None:
             latitude, longitude = building_lat, building_lon
@@ -146,7 +146,7 @@ def planning_devices(
             latitude, longitude = user_lat, user_lon
         else:
             latitude, longitude = ZONE_LOCATIONS[zone].latitude, ZONE_LOCATIONS[zone].longitude
-        device_capabilities = capabilities.get(inverter.id)
+        device_capabilities = capabilities.get(inverter.id) or stored.get(inverter.id)
         battery, note = battery_model(inverter, device_capabilities)
         controls = device_capabilities.controls if device_capabilities else frozenset()
         devices.append(
@@ -420,13 +420,3 @@ def _stored_plans(site: SiteInput, plan: SitePlan, members: list[PlanningDevice]
             )
         stored.append(StoredPlan(device.inverter_id, rows))
     return stored
-
-
-def plan_now(session: Session, inverter_ids: Iterable[uuid.UUID], now: datetime, reason: str) -> PlanningRound:
-    """Plan the given inverters once, outside a worker (tests, the CLI): no device capabilities, so
-    battery limits come from the configuration and inference alone."""
-    service = PlanningService()
-    started = time.perf_counter()
-    result = service.plan(session, planning_devices(session, inverter_ids, {}), now, reason)
-    log.info("planned", sites=len(result.planned), skipped=len(result.skipped), seconds=time.perf_counter() - started)
-    return result

@@ -7,7 +7,6 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import TypeVar
 
 import numpy as np
 from sqlalchemy import ColumnElement, select, tuple_
@@ -15,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from solarfleet.api.errors import FieldError, NotFound
 from solarfleet.buildings.service import get_building
-from solarfleet.database import utcnow
+from solarfleet.database import in_chunks, utcnow
 from solarfleet.prices import store
 from solarfleet.tariffs.book import SPOT_ONLY, Contract, ContractType, OrgTariff, TariffBook, TariffDevice
 from solarfleet.tariffs.models import EnergyContract, EnergyContractPrice, OrganisationTariff
@@ -31,8 +30,6 @@ from solarfleet.tariffs.schemas import (
 from solarfleet.users.service import scoped_user
 
 # Ids per IN list: far below SQLite's limit on bound parameters, few queries for a large fleet.
-ID_CHUNK = 1000
-_Item = TypeVar("_Item")
 
 
 # -- energy contracts ------------------------------------------------------------------------------
@@ -85,7 +82,7 @@ def _contracts_with_prices(
     contracts = list(session.scalars(select(EnergyContract).where(where).order_by(EnergyContract.created_at)))
     prices: dict[uuid.UUID, list[EnergyContractPrice]] = defaultdict(list)
     ids = [contract.id for contract in contracts]
-    for chunk in _chunks(ids):
+    for chunk in in_chunks(ids):
         query = (
             select(EnergyContractPrice)
             .where(EnergyContractPrice.contract_id.in_(chunk))
@@ -173,7 +170,7 @@ def load_tariff_book(session: Session, devices: Iterable[TariffDevice], start: d
 
 def _org_tariffs(session: Session, organisations: Sequence[uuid.UUID]) -> dict[uuid.UUID, OrgTariff]:
     found = {}
-    for chunk in _chunks(organisations):
+    for chunk in in_chunks(organisations):
         for row in session.scalars(select(OrganisationTariff).where(OrganisationTariff.organisation_id.in_(chunk))):
             found[row.organisation_id] = OrgTariff(row.import_components_eur_mwh, row.feed_in_tariff_eur_mwh)
     return found
@@ -181,7 +178,7 @@ def _org_tariffs(session: Session, organisations: Sequence[uuid.UUID]) -> dict[u
 
 def _contracts_of(session: Session, users: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> dict[uuid.UUID, list[Contract]]:
     contracts: dict[uuid.UUID, list[Contract]] = defaultdict(list)
-    for chunk in _chunks(users):
+    for chunk in in_chunks(users):
         where = tuple_(EnergyContract.organisation_id, EnergyContract.user_id).in_(chunk)
         for contract, prices in _contracts_with_prices(session, where):
             contracts[contract.user_id].append(_contract(contract, prices))
@@ -199,8 +196,3 @@ def _contract(contract: EnergyContract, prices: list[EnergyContractPrice]) -> Co
         valid_from_s=np.array([price.valid_from.timestamp() for price in prices], dtype=np.float64),
         prices_eur_mwh=np.array([price.price_eur_mwh for price in prices], dtype=np.float64),
     )
-
-
-def _chunks(items: Sequence[_Item]) -> Iterable[Sequence[_Item]]:
-    for index in range(0, len(items), ID_CHUNK):
-        yield items[index : index + ID_CHUNK]

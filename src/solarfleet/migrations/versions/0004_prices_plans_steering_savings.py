@@ -1,4 +1,4 @@
-"""prices, energy contracts, plans, steering commands, savings, forecast errors and trades
+"""prices, energy contracts, plans, steering commands, savings, forecast errors, trades; device capabilities
 
 Revision ID: 0004
 Revises: 0003
@@ -19,6 +19,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("device_connections", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("capabilities", sa.JSON(), nullable=True))
     op.create_table(
         "zone_prices",
         sa.Column("zone", sa.String(length=10), nullable=False),
@@ -274,3 +276,5 @@ def downgrade() -> None:
 
     op.drop_table("day_ahead_trades")
     op.drop_table("zone_prices")
+    with op.batch_alter_table("device_connections", schema=None) as batch_op:
+        batch_op.drop_column("capabilities")
