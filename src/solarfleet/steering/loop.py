@@ -258,8 +258,7 @@ class SteeringLoop:
         if (
             state is None
             or state.command is None
-            or (state.confirmed
-            and state.command.mode is ControlMode.SELF_CONSUMPTION)
+            or (state.confirmed and state.command.mode is ControlMode.SELF_CONSUMPTION)
         ):
             return
         control: ControlState | None
