@@ -18,14 +18,20 @@ from functools import partial
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from conftest import Partner, assert_error, assert_invalid, create_user, each, make_partner
 from solarfleet.connectors.registry import ConnectorContext
 from solarfleet.connectors.simulator.clock import SimulationClock
+from solarfleet.database import Database
 from solarfleet.demo import add_simulated_inverter, home_parameters
+from solarfleet.inverters.models import Inverter
+from solarfleet.monitoring.models import ReadingRollup
 from solarfleet.monitoring.pipeline import MonitoringWorker
 from solarfleet.monitoring.schemas import DataKeyword, DataResolution
 from solarfleet.monitoring.series import MAX_POINTS, Sums, bucket_floor, points
+from solarfleet.optimization.models import PlanRun, PlanSlot
+from solarfleet.prices.models import ZonePrice
 from solarfleet.prices.zones import ZONE_LOCATIONS, PriceZone
 from solarfleet.users.models import User
 
@@ -37,7 +43,7 @@ ZONE = PriceZone.AT
 KEYWORDS = [keyword.value for keyword in DataKeyword]
 POWERS = ["solar_production_w", "export_power_to_grid_w", "household_consumption_w", "battery_charge_discharge_power_w"]
 ALWAYS = {"time", "price", "estimated_consumption", "unoptimized_consumption"}
-NOT_YET_KNOWN = ["price", "estimated_consumption", "unoptimized_consumption"]
+DERIVED = ["price", "estimated_consumption", "unoptimized_consumption"]
 HOUR = timedelta(hours=1)
 
 
@@ -54,6 +60,7 @@ class Homes:
     """The monitored homes of one user: an inverter with a battery and one without."""
 
     client: TestClient
+    database: Database
     partner: Partner
     user_id: str
     battery: str
@@ -98,7 +105,7 @@ def homes(client, database, partner, user) -> Homes:
     worker = MonitoringWorker(database, cipher, ConnectorContext(clock=SimulationClock.stepped(ORIGIN - 2 * STEP)))
     worker.load()
     asyncio.run(_monitor(worker))
-    return Homes(client, partner, user["id"], str(battery), str(plain))
+    return Homes(client, database, partner, user["id"], str(battery), str(plain))
 
 
 def energies_wh(series: list[dict], field: str, hours: float) -> list[float]:
@@ -196,7 +203,10 @@ def keywords_select_the_fields_of_each_point(homes: Homes) -> None:
     everything = homes.series(homes.battery, "1HOUR")
     assert everything["metadata"]["keywords"] == KEYWORDS
     assert all(set(point) == ALWAYS | set(KEYWORDS) for point in everything["data"])
-    assert all(point[name] is None for point in everything["data"] for name in NOT_YET_KNOWN)
+    # No prices are stored and nothing was planned; the baseline needs only the measurements.
+    assert all(point["price"] is None for point in everything["data"])
+    assert all(point["estimated_consumption"] is None for point in everything["data"])
+    assert all(point["unoptimized_consumption"] is not None for point in everything["data"])
 
     chosen = homes.series(
         homes.battery, "1HOUR", keywords=" battery_charge_level_percent,solar_production_w,solar_production_w,"
@@ -231,11 +241,105 @@ def keywords_select_the_fields_of_each_point(homes: Homes) -> None:
             "price": None,
             "battery_charge_discharge_power_w": None,
             "estimated_consumption": None,
-            "unoptimized_consumption": None,
+            "unoptimized_consumption": p["unoptimized_consumption"],
         }
         for p in plain
     ]
     assert len(plain) == 2
+
+
+def hourly_spot(moment: datetime) -> float:
+    """A day-ahead price for each hour (EUR/MWh), different in every hour of the two days."""
+    return 40.0 + 5.0 * ((moment - ORIGIN) // HOUR)
+
+
+def store_prices_and_a_plan(homes: Homes, database) -> None:
+    """Hourly day-ahead prices over the two days, and a plan for the first two hours of the battery's home
+    that expected 800 W of household load."""
+    with database.session() as session:
+        session.add_all(
+            ZonePrice(
+                zone=ZONE.value,
+                start_s=int(start.timestamp()),
+                resolution_s=3600,
+                price_eur_mwh=hourly_spot(start),
+                source="synthetic",
+            )
+            for start in (ORIGIN + hour * HOUR for hour in range(48))
+        )
+        inverter = session.get(Inverter, uuid.UUID(homes.battery))
+        run = PlanRun(
+            organisation_id=inverter.organisation_id,
+            site_id=inverter.id,
+            reason="slot",
+            horizon_start_s=int(ORIGIN.timestamp()),
+            horizon_end_s=int((ORIGIN + 2 * HOUR).timestamp()),
+            source="linear_program",
+            expected_cost_eur=0.0,
+            price_source="synthetic",
+        )
+        session.add(run)
+        session.flush()
+        session.add_all(
+            PlanSlot(
+                inverter_id=inverter.id,
+                start_s=run.horizon_start_s + 900 * index,
+                duration_s=900,
+                plan_run_id=run.id,
+                mode="self_consumption",
+                battery_power_w=0.0,
+                curtail_w=0.0,
+                expected_solar_w=0.0,
+                expected_load_w=800.0,
+                expected_grid_w=-800.0,
+                import_price_eur_mwh=hourly_spot(ORIGIN),
+                export_price_eur_mwh=hourly_spot(ORIGIN),
+                expected_cost_eur=0.0,
+            )
+            for index in range(8)
+        )
+
+
+def prices_plans_and_the_baseline_fill_each_bucket(homes: Homes) -> None:
+    """Run last: it stores prices and a plan (see store_prices_and_a_plan) before reading."""
+    store_prices_and_a_plan(homes, homes.database)
+    series = {r: homes.series(homes.battery, r)["data"] for r in ("15MIN", "1HOUR", "1DAY")}
+    quarters, hours, days = series["15MIN"], series["1HOUR"], series["1DAY"]
+
+    # The organisation has no tariff and the user no contract: the import price is the spot price.
+    assert [p["price"] for p in quarters] == [hourly_spot(parsed(p["time"])) for p in quarters]
+    assert [p["price"] for p in hours] == [hourly_spot(parsed(p["time"])) for p in hours]
+    assert [p["price"] for p in days] == pytest.approx([40.0 + 5.0 * 11.5, 40.0 + 5.0 * 35.5])  # the hours' mean
+
+    # 800 W planned for two hours: 200 Wh a quarter hour; unplanned buckets stay null.
+    assert [p["estimated_consumption"] for p in quarters[:9]] == [200.0] * 8 + [None]
+    assert [p["estimated_consumption"] for p in hours[:3]] == [800.0, 800.0, None]
+    assert [p["estimated_consumption"] for p in days] == [1600.0, None]
+
+    # The baseline replays the quarter hours: every resolution adds up the same energies.
+    def energy(points: list[dict]) -> list[float]:
+        return [p["unoptimized_consumption"] for p in points]
+
+    assert [sum(group) for group in in_groups(energy(quarters), 4)] == pytest.approx(energy(hours))
+    assert [sum(group) for group in in_groups(energy(hours), 24)] == pytest.approx(energy(days))
+
+    # Without a battery plain self-consumption is what happened: it imports what the meter measured in each
+    # quarter hour (the house's deficit, and what flowed both ways within it); the battery covers part of it.
+    plain = homes.series(homes.plain, "15MIN", keywords="solar_production_w,household_consumption_w")["data"]
+    with homes.database.session(write=False) as session:
+        measured = dict(
+            session.execute(
+                select(ReadingRollup.bucket_s, ReadingRollup.import_wh).where(
+                    ReadingRollup.inverter_id == uuid.UUID(homes.plain), ReadingRollup.resolution == "15MIN"
+                )
+            ).all()
+        )
+    assert energy(plain) == pytest.approx([measured[int(parsed(p["time"]).timestamp())] for p in plain], abs=1e-6)
+    deficit = [max(p["household_consumption_w"] - p["solar_production_w"], 0.0) / 4 for p in plain]
+    assert sum(energy(plain)) >= sum(deficit) - 1e-6
+    own = homes.series(homes.battery, "15MIN", keywords="solar_production_w,household_consumption_w")["data"]
+    own_deficit = sum(max(p["household_consumption_w"] - p["solar_production_w"], 0.0) / 4 for p in own)
+    assert 0 < sum(energy(quarters)) < 0.8 * own_deficit
 
 
 def test_two_monitored_days_read_every_way(homes, subtests):
@@ -245,6 +349,7 @@ def test_two_monitored_days_read_every_way(homes, subtests):
         only_buckets_with_readings_appear_and_without_covered_time_they_are_null,
         signs_follow_the_power_balance,
         keywords_select_the_fields_of_each_point,
+        prices_plans_and_the_baseline_fill_each_bucket,
     )
     for check in checks:
         with subtests.test(check.__name__):
@@ -295,7 +400,7 @@ def test_defaults(client, partner, inverter_url):
     assert metadata["timezone"] == "UTC"
     assert metadata["inverter_id"] == inverter_url.split("/")[-2]
     assert "null" in metadata["note"]
-    assert set(metadata["units"]) == set(KEYWORDS) | set(NOT_YET_KNOWN)
+    assert set(metadata["units"]) == set(KEYWORDS) | set(DERIVED)
     # The last bucket is the one holding now; the range starts one day before it.
     to = parsed(metadata["to_datetime"])
     assert bucket_floor(before, DataResolution.QUARTER_HOUR) < to <= after + timedelta(minutes=15)

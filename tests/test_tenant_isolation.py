@@ -19,6 +19,7 @@ response B received contains any of A's ids, and none of B's lists contains one 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -227,6 +228,10 @@ def snapshot(client: TestClient, org: Org) -> dict[str, tuple[int, Any]]:
 
 # ------------------------------------------------------------------------ B's requests at A's data
 
+# A delivery day the curves are served for (tomorrow), and a trade id that is well-formed: the
+# scoping answers before the trade is looked up.
+TOMORROW = date.today() + timedelta(days=1)
+TRADE_ID = "0b1e5a4e-6f0c-4d43-9d7e-3b7f3c2a9e11"
 # (method, path template, valid body): a body the route would accept, so only the scoping stops it.
 ROUTES = [
     ("GET", "/users", None),
@@ -246,6 +251,22 @@ ROUTES = [
     ("PUT", "/users/{user}/inverters/{inverter}", {"comment": "Intruder"}),
     ("DELETE", "/users/{user}/inverters/{inverter}", None),
     ("PATCH", "/users/{user}/devices/{inverter}", {"comment": "Intruder"}),
+    ("GET", "/users/{user}/inverters/{inverter}/data", None),
+    ("GET", "/users/{user}/inverters/{inverter}/schedules", None),
+    ("GET", "/users/{user}/inverters/{inverter}/savings", None),
+    ("GET", "/users/{user}/inverters/{inverter}/statistics", None),
+    ("GET", "/devices/savings", None),
+    ("GET", "/users/{user}/energy-contracts", None),
+    (
+        "POST",
+        "/users/{user}/energy-contracts",
+        {"energy_contract_type": "yearly", "energy_prices": [{"price": 0.3, "timestamp": "2026-01-01T00:00:00Z"}]},
+    ),
+    ("GET", "/tariff", None),
+    ("PUT", "/tariff", {"import_components_eur_mwh": 99.0}),
+    ("PATCH", "/trading/dayahead/prices", {"date": TOMORROW.isoformat(), "price_zone": "SE_3", "prices": [50.0] * 96}),
+    ("GET", f"/trading/dayahead/load-curves?date={TOMORROW}", None),
+    ("POST", "/trading/dayahead/load-curve-confirmation", {"trade_id": TRADE_ID, "accepted": True}),
 ]
 ID_ROUTES = [route for route in ROUTES if "{user}" in route[1]]
 CHILD_ROUTES = [route for route in ROUTES if "{building}" in route[1] or "{inverter}" in route[1]]
@@ -286,7 +307,8 @@ class Intruder:
             building=building["id"] if building else unknown,
             inverter=inverter["id"] if inverter else unknown,
         )
-        return f"{path}?include_deleted=true" if method == "GET" and self.draw(st.booleans()) else path
+        separator = "&" if "?" in path else "?"
+        return f"{path}{separator}include_deleted=true" if method == "GET" and self.draw(st.booleans()) else path
 
     def foreign_org(self, route) -> None:
         """A's organisation in the path: 403, whatever follows."""

@@ -19,7 +19,9 @@ from solarfleet.credentials_cipher import CredentialsCipher
 from solarfleet.database import Database
 from solarfleet.inverters.api import router as inverters_router
 from solarfleet.prices.api import router as prices_router
+from solarfleet.savings.api import router as savings_router
 from solarfleet.tariffs.api import router as tariffs_router
+from solarfleet.trading.api import router as trading_router
 from solarfleet.users.api import router as users_router
 
 BASE_PATH = "/api/partners/v2.0"
@@ -50,7 +52,16 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
     app.state.login_throttle = LoginThrottle(settings.failed_auth_limit, settings.failed_auth_window_seconds)
 
     partner_api = APIRouter(prefix=BASE_PATH)
-    for router in (users_router, buildings_router, inverters_router, catalogue_router, tariffs_router, prices_router):
+    for router in (
+        users_router,
+        buildings_router,
+        inverters_router,
+        catalogue_router,
+        tariffs_router,
+        prices_router,
+        trading_router,
+        savings_router,
+    ):
         partner_api.include_router(router)
     app.include_router(partner_api)
     app.include_router(token_router)

@@ -100,8 +100,10 @@ Average power and state of charge of the inverter per time bucket, from the stor
 - Signs: `export_power_to_grid_w` positive = export, negative = import (net over the bucket);
   `battery_charge_discharge_power_w` positive = discharging, negative = charging (net). Battery
   fields are null for an inverter without a battery.
-- `price`, `estimated_consumption` and `unoptimized_consumption` are null until solarfleet holds
-  prices and optimiser plans for the inverter.
+- `price` is the mean import price (EUR/MWh) of the bucket at the inverter's tariff;
+  `estimated_consumption` the household consumption (Wh) the optimiser's plan expected;
+  `unoptimized_consumption` the grid import (Wh) plain self-consumption would have had on the measured
+  PV and load. Each is null where unknown (no price, no plan, no measurement); `metadata.note` says more.
 """
 
 

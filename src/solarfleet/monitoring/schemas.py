@@ -43,9 +43,17 @@ UNITS: dict[str, str] = {
     "unoptimized_consumption": "Wh",
 }
 
-NOT_YET_KNOWN_NOTE = (
-    "price, estimated_consumption and unoptimized_consumption are null: solarfleet does not yet hold "
-    "energy prices or optimiser plans for this inverter, and it never reports invented values."
+DERIVED_VALUES_NOTE = (
+    "price: the mean import price of the bucket's quarter hours in EUR/MWh, at the inverter's tariff (the price "
+    "zone's day-ahead price, plus the organisation's import components, or the user's energy contract); null where "
+    "no quarter hour of the bucket has a known price. estimated_consumption: the household consumption in Wh the "
+    "optimiser's plan expected in the bucket, summed over its planned quarter hours; null where no plan covered the "
+    "bucket (smart optimisation off, or before the first plan). unoptimized_consumption: the grid import in Wh that "
+    "plain self-consumption (the savings baseline: the battery serves the house from PV surplus and never charges "
+    "from the grid) would have needed in the bucket on the measured PV and household load, replayed over the "
+    "requested range from the battery's measured state of charge at its start; summed over the quarter hours whose "
+    "PV and load were measured, null where none was, or where the capacity or state of charge of a connected "
+    "battery is not known."
 )
 
 _AVERAGE = "mean over the measured time of the bucket"
@@ -57,8 +65,8 @@ class InverterDataPoint(BaseModel):
 
     time: datetime = Field(description="Start of the bucket, UTC")
     price: float | None = Field(
-        description="Energy price of the bucket in EUR/MWh; null until solarfleet holds prices for the "
-        "inverter's price zone"
+        description="Mean import price of the bucket's quarter hours in EUR/MWh at the inverter's tariff; null where "
+        "no price is known for any of them"
     )
     solar_production_w: float | None = Field(
         default=None, description=f"PV output in W, {_AVERAGE}; never negative; {_ONLY_IF_ASKED}"
@@ -81,12 +89,13 @@ class InverterDataPoint(BaseModel):
         f"an inverter without a battery; {_ONLY_IF_ASKED}",
     )
     estimated_consumption: float | None = Field(
-        description="Energy in Wh the optimiser's plan expects the home to consume in the bucket; null until the "
-        "optimiser plans this inverter"
+        description="Household consumption in Wh the optimiser's plan expected in the bucket (its load forecast, "
+        "over the planned quarter hours); null where no plan covered the bucket"
     )
     unoptimized_consumption: float | None = Field(
-        description="Energy in Wh the home would consume in the bucket without optimisation; null until the "
-        "optimiser plans this inverter"
+        description="Grid import in Wh the home would have had in the bucket without optimisation: plain "
+        "self-consumption replayed on the measured PV and load (see metadata.note); null where PV or load were "
+        "not measured or a connected battery's capacity or state of charge is unknown"
     )
 
 
@@ -106,7 +115,9 @@ class InverterDataMetadata(BaseModel):
         description="Unit of each value field of the data points (W, %, EUR/MWh; Wh for the consumptions)",
         examples=[{"price": "EUR/MWh", "solar_production_w": "W", "estimated_consumption": "Wh"}],
     )
-    note: str = Field(description="Why price, estimated_consumption and unoptimized_consumption are null")
+    note: str = Field(
+        description="What price, estimated_consumption and unoptimized_consumption are, and when each is null"
+    )
 
 
 class InverterDataOut(BaseModel):

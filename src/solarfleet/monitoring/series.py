@@ -4,27 +4,34 @@
 and 1MONTH (calendar months) add up the daily rollups. A bucket's energies become average powers over
 the time its readings cover (`covered_s`), not over its nominal width, so a gap in monitoring does not
 drag an average towards zero. Buckets without readings are left out: solarfleet invents no values.
+
+Each point also carries the bucket's import price (the tariff book), the household consumption the
+stored plan expected (its slots) and the grid import plain self-consumption would have had (the savings
+baseline, replayed from the quarter-hour rollups), each null where it is not known.
 """
 
 from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import select
+import numpy as np
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from solarfleet.api.errors import FieldError
+from solarfleet.forecasts.validation import STEP, StepGrid
+from solarfleet.inverters.models import Inverter
 from solarfleet.inverters.service import owned_inverter
 from solarfleet.monitoring.energy import RESOLUTION_SECONDS, bucket_start
 from solarfleet.monitoring.models import ReadingRollup
 from solarfleet.monitoring.schemas import (
     BATTERY_KEYWORDS,
-    NOT_YET_KNOWN_NOTE,
+    DERIVED_VALUES_NOTE,
     UNITS,
     DataKeyword,
     DataResolution,
@@ -32,6 +39,18 @@ from solarfleet.monitoring.schemas import (
     InverterDataOut,
     InverterDataPoint,
 )
+from solarfleet.monitoring.store import stored_capabilities
+from solarfleet.optimization.models import PlanSlot
+from solarfleet.savings.accounting import account
+from solarfleet.savings.measured import (
+    SEEN_HISTORY_S,
+    baseline_battery,
+    read_quarter_hours,
+    replay_soc_wh,
+    seen_batteries,
+)
+from solarfleet.tariffs.book import StepPrices
+from solarfleet.tariffs.service import load_tariff_book
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EARLIEST = datetime.min.replace(tzinfo=UTC)  # a Monday and the first of a month: a boundary of every bucket
@@ -202,13 +221,35 @@ VALUE_OF: dict[DataKeyword, Callable[[Sums], float | None]] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Derived:
+    """What a bucket's point carries beyond its measurements (see DERIVED_VALUES_NOTE); None where unknown."""
+
+    price: float | None = None
+    estimated_consumption: float | None = None
+    unoptimized_consumption: float | None = None
+
+
+_UNKNOWN = Derived()
+
+
+def bucket_starts(rollups: Iterable[tuple[int, Sums]], resolution: DataResolution) -> list[datetime]:
+    """The start of every bucket the rollups (sorted, of the resolution's source) fall into, in order."""
+    starts = [EPOCH + timedelta(seconds=s) for s, _ in rollups]
+    if resolution in _SOURCES:
+        starts = [start for start, _ in itertools.groupby(bucket_floor(start, resolution) for start in starts)]
+    return starts
+
+
 def points(
     rollups: Iterable[tuple[int, Sums]],
     resolution: DataResolution,
     keywords: Sequence[DataKeyword],
     has_battery: bool,
+    derived: Mapping[datetime, Derived] | None = None,
 ) -> list[InverterDataPoint]:
-    """Data points from rollups of the resolution's source (sorted by bucket start, epoch seconds)."""
+    """Data points from rollups of the resolution's source (sorted by bucket start, epoch seconds), with
+    the `derived` values of each bucket start (none when not given)."""
     buckets: Iterable[tuple[datetime, Sums]] = ((EPOCH + timedelta(seconds=s), sums) for s, sums in rollups)
     if resolution in _SOURCES:
         buckets = (
@@ -217,16 +258,98 @@ def points(
         )
     # Battery fields stay null for an inverter without a battery, as they do in its live state.
     value_of = {k.value: VALUE_OF[k] if has_battery or k not in BATTERY_KEYWORDS else _no_battery for k in keywords}
-    return [
-        InverterDataPoint(
-            time=start,
-            price=None,
-            estimated_consumption=None,
-            unoptimized_consumption=None,
-            **{name: value(sums) for name, value in value_of.items()},
+    derived = derived or {}
+    data = []
+    for start, sums in buckets:
+        extra = derived.get(start, _UNKNOWN)
+        data.append(
+            InverterDataPoint(
+                time=start,
+                price=extra.price,
+                estimated_consumption=extra.estimated_consumption,
+                unoptimized_consumption=extra.unoptimized_consumption,
+                **{name: value(sums) for name, value in value_of.items()},
+            )
         )
-        for start, sums in buckets
+    return data
+
+
+# -- prices, the plan and the baseline per bucket ---------------------------------------------------------
+
+
+def derived_values(
+    session: Session, inverter: Inverter, starts: Sequence[datetime], resolution: DataResolution
+) -> dict[datetime, Derived]:
+    """Price, planned and baseline consumption of each bucket starting at `starts` (sorted), computed on
+    the quarter hours from the first bucket's start to the last one's end: a fixed number of queries
+    however many buckets there are."""
+    if not starts:
+        return {}
+    ends = [shift(start, resolution, 1) for start in starts]
+    grid = StepGrid(starts[0], (ends[-1] - starts[0]) // STEP)
+    prices = load_tariff_book(session, [inverter], grid.start, grid.end).prices(inverter, grid.start, grid.count)
+    first = np.array([(start - grid.start) // STEP for start in starts])
+    after = np.array([(end - grid.start) // STEP for end in ends])
+    price = _per_bucket(prices.import_price, first, after, mean=True)
+    width_s = RESOLUTION_SECONDS[_SOURCES.get(resolution, resolution)]
+    planned = _per_bucket(_planned_load_wh(session, inverter.id, grid, width_s), first, after, mean=False)
+    baseline = _per_bucket(_baseline_import_wh(session, inverter, grid, prices), first, after, mean=False)
+    return {start: Derived(price[index], planned[index], baseline[index]) for index, start in enumerate(starts)}
+
+
+def _per_bucket(values: np.ndarray, first: np.ndarray, after: np.ndarray, mean: bool) -> list[float | None]:
+    """The sum (or mean) of the known quarter-hour values in each bucket [first, after); None where none is known."""
+    known = np.isfinite(values)
+    totals = np.concatenate(([0.0], np.cumsum(np.where(known, values, 0.0))))
+    counts = np.concatenate(([0], np.cumsum(known)))
+    sums, numbers = totals[after] - totals[first], counts[after] - counts[first]
+    return [
+        None if number == 0 else float(total / number if mean else total)
+        for total, number in zip(sums.tolist(), numbers.tolist(), strict=True)
     ]
+
+
+def _planned_load_wh(session: Session, inverter_id: uuid.UUID, grid: StepGrid, width_s: int) -> np.ndarray:
+    """The household energy (Wh) the stored plan expected in each `width_s` bucket of `grid` (summed in
+    SQL), placed at the bucket's first quarter hour; NaN where nothing was planned. Past slots keep the
+    last plan made before they began."""
+    bucket_s = PlanSlot.start_s - PlanSlot.start_s % width_s
+    rows = session.execute(
+        select(bucket_s, func.sum(PlanSlot.expected_load_w * PlanSlot.duration_s) / 3600.0)
+        .where(
+            PlanSlot.inverter_id == inverter_id,
+            PlanSlot.start_s >= grid.start_s,
+            PlanSlot.start_s < grid.start_s + grid.count * STEP.seconds,
+        )
+        .group_by(bucket_s)
+    )
+    planned = np.full(grid.count, np.nan)
+    for start_s, energy_wh in rows:
+        planned[(start_s - grid.start_s) // STEP.seconds] = energy_wh
+    return planned
+
+
+def _baseline_import_wh(session: Session, inverter: Inverter, grid: StepGrid, prices: StepPrices) -> np.ndarray:
+    """The grid import (Wh) of plain self-consumption on the measured PV and load of each quarter hour of
+    `grid`, replayed from the battery's measured state of charge at the grid's start; NaN where PV or
+    load were not measured, everywhere when a connected battery cannot be replayed."""
+    unknown = np.full(grid.count, np.nan)
+    # one quarter hour before the grid: the state of charge at its start is read from both sides
+    around = StepGrid(grid.start - STEP, grid.count + 1)
+    measured = read_quarter_hours(session, [inverter.id], around).get(inverter.id)
+    if measured is None:
+        return unknown
+    battery = None
+    if inverter.is_battery_connected:
+        end_s = around.start_s + around.count * STEP.seconds
+        seen = seen_batteries(session, [inverter.id], min(around.start_s, end_s - SEEN_HISTORY_S), end_s)
+        described = stored_capabilities(session, [inverter.id]).get(inverter.id)
+        battery = baseline_battery(inverter, described, seen.get(inverter.id))
+    soc_wh = replay_soc_wh(inverter, battery, measured, 1, grid.count)
+    if soc_wh is None:
+        return unknown
+    period = measured.window(1, grid.count).period(prices.import_price, prices.export_price)
+    return np.where(period.simulated(), account(period, battery, soc_wh).baseline_import_wh, np.nan)
 
 
 # -- the endpoint ------------------------------------------------------------------------------------
@@ -256,8 +379,10 @@ def inverter_data(
     keywords: Sequence[DataKeyword],
     include_deleted: bool,
 ) -> InverterDataOut:
-    has_battery = owned_inverter(session, organisation_id, user_id, inverter_id, include_deleted).is_battery_connected
+    inverter = owned_inverter(session, organisation_id, user_id, inverter_id, include_deleted)
     fields = ("price", *(k.value for k in keywords), "estimated_consumption", "unoptimized_consumption")
+    rollups = read_rollups(session, inverter_id, span)
+    derived = derived_values(session, inverter, bucket_starts(rollups, span.resolution), span.resolution)
     return InverterDataOut(
         metadata=InverterDataMetadata(
             inverter_id=inverter_id,
@@ -267,7 +392,7 @@ def inverter_data(
             timezone="UTC",
             keywords=list(keywords),
             units={name: UNITS[name] for name in fields},
-            note=NOT_YET_KNOWN_NOTE,
+            note=DERIVED_VALUES_NOTE,
         ),
-        data=points(read_rollups(session, inverter_id, span), span.resolution, keywords, has_battery),
+        data=points(rollups, span.resolution, keywords, inverter.is_battery_connected, derived),
     )

@@ -71,9 +71,13 @@ class MeasuredPeriod:
     export_wh: np.ndarray
     import_price: np.ndarray
     export_price: np.ndarray
+    # Net energy out of the battery (partner sign: + = discharged), NaN where not measured; None: not read,
+    # the balance of the other four stands in for it.
+    battery_wh: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        for name in ("solar_wh", "household_wh", "import_wh", "export_wh", "import_price", "export_price"):
+        names = ("solar_wh", "household_wh", "import_wh", "export_wh", "import_price", "export_price")
+        for name in (*names, "battery_wh") if self.battery_wh is not None else names:
             values = np.asarray(getattr(self, name), dtype=float)
             if values.shape != (self.grid.count,):
                 raise ValueError(f"{name} has one value per step of the grid ({self.grid.count})")
@@ -129,15 +133,47 @@ def account(period: MeasuredPeriod, battery: BatteryModel | None, soc_start_wh: 
     counted = period.counted()
     site = measured_site(period, battery, soc_start_wh)
     baseline = self_consumption_plan(site)
-    actual_import_w = _zero_where_not(counted, period.import_wh) * _WH_TO_W
-    actual_export_w = _zero_where_not(counted, period.export_wh) * _WH_TO_W
+    actual_import_w, actual_export_w = measured_flows_w(period)
+    baseline_battery_w = sum((plan.battery_w for plan in baseline.devices), np.zeros(site.steps))
+    import_w, export_w = at_the_meter(period, battery is not None, baseline_battery_w)
     return StepAccount(
         counted=counted,
         actual_cost_eur=energy_cost_eur(actual_import_w, actual_export_w, site),
-        baseline_cost_eur=baseline.cost_eur,
-        baseline_import_wh=baseline.import_w / _WH_TO_W,
-        baseline_export_wh=baseline.export_w / _WH_TO_W,
+        baseline_cost_eur=energy_cost_eur(import_w, export_w, site),
+        baseline_import_wh=import_w / _WH_TO_W,
+        baseline_export_wh=export_w / _WH_TO_W,
     )
+
+
+def measured_flows_w(period: MeasuredPeriod) -> tuple[np.ndarray, np.ndarray]:
+    """Mean import and export power of each counted step (0 elsewhere)."""
+    counted = period.counted()
+    return _zero_where_not(counted, period.import_wh) * _WH_TO_W, _zero_where_not(counted, period.export_wh) * _WH_TO_W
+
+
+def at_the_meter(
+    period: MeasuredPeriod, has_battery: bool, other_battery_w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Import and export of each counted step had the battery given `other_battery_w` (the baseline's,
+    the perfect-foresight plan's) instead of what it measured: the meter as measured, less what the
+    battery did, plus what the other one would have done (0 elsewhere).
+
+    The meter is the anchor, not a balance of PV and load: those are measured apart, each with its own
+    error, and a home whose battery did what the baseline does must save exactly nothing. Within a
+    quarter hour a meter also sees both directions (a kettle while the sun shines), and import costs
+    more than export earns; that energy is carried over to the other side, so it costs both the same.
+    """
+    counted = period.counted()
+    import_w, export_w = measured_flows_w(period)
+    net_w = import_w - export_w
+    battery_w = np.zeros(period.grid.count)
+    if has_battery:
+        balance_w = (period.household_wh - period.solar_wh) * _WH_TO_W - net_w
+        measured = period.battery_wh * _WH_TO_W if period.battery_wh is not None else balance_w
+        battery_w = np.where(np.isfinite(measured), measured, balance_w)
+    other_net_w = np.where(counted, net_w + battery_w - other_battery_w, 0.0)
+    both_ways = np.minimum(import_w, export_w)
+    return np.clip(other_net_w, 0.0, None) + both_ways, np.clip(-other_net_w, 0.0, None) + both_ways
 
 
 # -- local days ---------------------------------------------------------------------------------------
