@@ -21,8 +21,10 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 org_app = typer.Typer(help="Organisations (partners).", no_args_is_help=True)
 client_app = typer.Typer(help="API clients of an organisation.", no_args_is_help=True)
 fleet_app = typer.Typer(help="Devices of the fleet.", no_args_is_help=True)
+savings_app = typer.Typer(help="Savings against plain self-consumption.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(fleet_app, name="fleet")
+app.add_typer(savings_app, name="savings")
 app.add_typer(org_app, name="org")
 app.add_typer(client_app, name="client")
 
@@ -216,6 +218,38 @@ def serve(
     asyncio.run(_serve_and_monitor(host, port, worker, _fetcher(worker)))
 
 
+@savings_app.command("compute")
+def savings_compute(
+    days_back: Annotated[
+        int, typer.Option(min=1, max=400, help="Closed local days to compute, back from yesterday.")
+    ] = 2,
+) -> None:
+    """Compute the savings, forecast errors and optimisation scores of the closed days now (the service
+    does it every day at 01:10 UTC)."""
+    from solarfleet.database import utcnow
+    from solarfleet.savings.daily import run_daily
+
+    database = _migrated_database()
+    with _progress("savings days") as progress:
+        task = progress.add_task("savings", total=None)
+        result = run_daily(
+            database,
+            utcnow(),
+            days_back=days_back,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    console.print(
+        f"{result.inverters} inverters: {result.savings_days} savings days, {result.forecast_errors} forecast "
+        f"errors stored, {result.scored} optimisation scores, in {result.seconds:.1f} s"
+    )
+
+
+def _progress(what: str):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console)
+
+
 @app.command()
 def monitor(
     shards: Annotated[
@@ -265,6 +299,7 @@ def demo(
     from solarfleet.database import utcnow
     from solarfleet.demo import demo_zones, ensure_demo_fleet, store_synthetic_history
     from solarfleet.prices.synthetic import SyntheticMarket
+    from solarfleet.savings.daily import fill_history
 
     settings = get_settings()
     database = _migrated_database()
@@ -291,6 +326,11 @@ def demo(
             worker.replay(now, timedelta(minutes=1), progress=lambda done: progress.update(task, completed=done))
         )
         progress.update(task, completed=total or 1)
+    with _progress("savings of the simulated days") as progress:
+        task = progress.add_task("savings", total=None)
+        fill_history(
+            database, now, history_days, lambda done, total: progress.update(task, completed=done, total=total)
+        )
     clock.run_on(speed)
 
     base = f"http://{host}:{port}"

@@ -6,16 +6,25 @@ process runs its worker, and the one holding shard 0 also fetches prices and run
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
+
+import structlog
 
 from solarfleet.config import Settings
+from solarfleet.connectors.simulator.clock import SimulationClock
 from solarfleet.database import Database
 from solarfleet.monitoring.pipeline import MonitoringWorker
 from solarfleet.prices.curve import PriceCurve
 from solarfleet.prices.entsoe import DayAheadFetcher, EntsoeClient
 from solarfleet.prices.store import store_curves
 from solarfleet.prices.zones import PriceZone
+from solarfleet.savings.daily import next_daily_run, run_daily
+
+log = structlog.get_logger(__name__)
+
+DAILY_CHECK = timedelta(minutes=5)  # how often the wait looks at the clock (a simulated one may jump)
 
 
 def price_fetcher(
@@ -38,12 +47,31 @@ def _store(database: Database, curves: list[PriceCurve]) -> None:
 
 
 async def run_fleet(worker: MonitoringWorker, stop: asyncio.Event, fetcher: DayAheadFetcher | None) -> None:
-    """Monitor and steer, and keep prices current, until `stop` is set."""
+    """Monitor and steer until `stop` is set; with a fetcher (the process that holds shard 0), also keep
+    prices current and run the daily savings job for the whole fleet."""
     tasks = [worker.run(stop)]
     if fetcher is not None:
-        tasks.append(fetcher.run(stop))
+        tasks += [fetcher.run(stop), _daily_jobs(worker.database, worker.clock, stop)]
     try:
         await asyncio.gather(*tasks)
     finally:
         if fetcher is not None:
             await fetcher.close()
+
+
+async def _daily_jobs(database: Database, clock: SimulationClock, stop: asyncio.Event) -> None:
+    """Yesterday's savings, forecast errors and optimisation scores, once a day (`next_daily_run`)."""
+    while not stop.is_set():
+        due = next_daily_run(clock.now())
+        while not stop.is_set() and clock.now() < due:
+            wait = min((due - clock.now()).total_seconds(), DAILY_CHECK.total_seconds())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=max(clock.wall_seconds(timedelta(seconds=wait)), 0.05))
+        if stop.is_set():
+            return
+        try:
+            await asyncio.to_thread(run_daily, database, clock.now())
+        except Exception:
+            log.exception(
+                "the daily savings job failed; it runs again tomorrow, or now with `solarfleet savings compute`"
+            )
