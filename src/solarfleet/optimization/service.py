@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -31,7 +31,7 @@ from solarfleet.monitoring.models import ReadingRollup
 from solarfleet.monitoring.store import stored_capabilities
 from solarfleet.optimization.lp import SitePlanner
 from solarfleet.optimization.models import PlanRun
-from solarfleet.optimization.problem import BatteryPolicy, DeviceInput, SiteInput, SitePlan
+from solarfleet.optimization.problem import BatteryPolicy, DeviceInput, SiteInput, SitePlan, energy_cost_eur
 from solarfleet.optimization.store import StoredPlan, store_site_plan
 from solarfleet.prices.zones import ZONE_LOCATIONS, PriceZone
 from solarfleet.steering.commands import SlotIntent, planned_mode
@@ -44,6 +44,10 @@ HISTORY_DAYS = 28
 # Nameplates rarely state it; lithium home batteries measure 0.88–0.95 AC to AC, so planning assumes
 # the middle. Inference (battery capacity against energy moved) refines the capacity, not this.
 ASSUMED_ROUND_TRIP_EFFICIENCY = 0.90
+# On the demo fleet (8 battery homes, 7 simulated November days, synthetic prices) the self-consumption
+# and grid-balancing homes lost 1.48 EUR against plain self-consumption undiscounted, and saved 0.09 EUR
+# at 0.5 % an hour, 0.26 at 1 % and 0.27 at 3 % (see `discounted`).
+DISCOUNT_PER_HOUR = 0.01
 
 
 @dataclass(frozen=True)
@@ -284,7 +288,8 @@ class PlanningService:
                 for device, f in zip(members, forecasts, strict=True)
             ),
         )
-        plan = self.planner.solve(site)
+        plan = self.planner.solve(discounted(site))
+        plan = replace(plan, cost_eur=energy_cost_eur(plan.import_w, plan.export_w, site))
         run = PlanRun(
             id=uuid.uuid4(),
             organisation_id=lead.organisation_id,
@@ -345,6 +350,18 @@ class PlanningService:
         )
         self._forecasts[device.inverter_id] = made
         return made
+
+
+def discounted(site: SiteInput) -> SiteInput:
+    """The site with its prices discounted by DISCOUNT_PER_HOUR into the future, as the plan sees them.
+
+    A kWh used now saves for certain; one held back for later saves only if the forecasts were right.
+    Undiscounted, the plan holds a full battery back for an hour a few EUR/MWh dearer, and an unforeseen
+    load (an electric car arriving) or an early sun that refills the battery turns that into a loss.
+    """
+    hours = np.arange(site.steps) * site.step_hours
+    factor = (1.0 - DISCOUNT_PER_HOUR) ** hours
+    return replace(site, import_price=site.import_price * factor, export_price=site.export_price * factor)
 
 
 def _history(session: Session, inverter_id: uuid.UUID, until_s: int) -> _History:
