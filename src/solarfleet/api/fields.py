@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from enum import StrEnum
+from typing import Annotated, Any, TypeVar
 
 import pycountry
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from solarfleet.api.errors import FieldError
 
 
 def _iso_country(code: str) -> str:
@@ -20,6 +23,8 @@ CountryCode = Annotated[
     Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2 country code", examples=["AT"]),
     AfterValidator(_iso_country),
 ]
+K = TypeVar("K", bound=StrEnum)
+
 # Text taken from a URL path and looked up as is (a partner's external id): no control characters.
 PATH_TEXT_PATTERN = r"^[^\x00-\x1f]+$"
 Latitude = Annotated[float, Field(ge=-90, le=90, description="WGS 84 latitude in degrees")]
@@ -63,3 +68,19 @@ class AddressFields(InputModel):
 
 class OutputModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+def keyword_list(raw: str | None, keywords: type[K], parameter: str = "keywords") -> tuple[K, ...]:
+    """The members of `keywords` named in a comma-separated query parameter, in the enum's order; all of
+    them when it is not given. FieldError (422) for unknown names or a list that names none."""
+    if raw is None:
+        return tuple(keywords)
+    names = {name.strip() for name in raw.split(",")} - {""}
+    known = ", ".join(keywords)
+    unknown = sorted(names.difference(keywords))
+    if unknown:
+        listed = ", ".join(repr(name) for name in unknown)
+        raise FieldError(parameter, f"unknown keyword{'s' * (len(unknown) > 1)} {listed}; known: {known}", "query")
+    if not names:
+        raise FieldError(parameter, f"names no keyword; leave it out for all, or name some of: {known}", "query")
+    return tuple(keyword for keyword in keywords if keyword in names)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from solarfleet.api.dependencies import DbSession, IncludeDeleted, ScopedOrg
 from solarfleet.api.errors import COMMON_ERROR_RESPONSES
+from solarfleet.api.fields import keyword_list
 from solarfleet.database import utcnow
 from solarfleet.inverters import service
 from solarfleet.inverters.schemas import (
@@ -138,7 +139,7 @@ def inverter_data(
     include_deleted: IncludeDeleted = False,
 ) -> InverterDataOut:
     span = series.requested_span(resolution, from_datetime, to_datetime, utcnow())
-    selected = series.parse_keywords(keywords)
+    selected = keyword_list(keywords, DataKeyword)
     return series.inverter_data(session, org_id, user_id, inverter_id, span, selected, include_deleted)
 
 

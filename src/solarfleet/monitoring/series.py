@@ -150,21 +150,6 @@ def requested_span(
     return Span(resolution, start, end)
 
 
-def parse_keywords(raw: str | None) -> tuple[DataKeyword, ...]:
-    """The keywords of a comma list, in the contract's order; all of them when no list is given."""
-    if raw is None:
-        return tuple(DataKeyword)
-    names = {name.strip() for name in raw.split(",")} - {""}
-    known = ", ".join(DataKeyword)
-    unknown = sorted(names.difference(DataKeyword))
-    if unknown:
-        listed = ", ".join(repr(name) for name in unknown)
-        raise FieldError("keywords", f"unknown keyword{'s' * (len(unknown) > 1)} {listed}; known: {known}", _QUERY)
-    if not names:
-        raise FieldError("keywords", f"names no keyword; leave it out for all, or name some of: {known}", _QUERY)
-    return tuple(keyword for keyword in DataKeyword if keyword in names)
-
-
 # -- values --------------------------------------------------------------------------------------------
 
 

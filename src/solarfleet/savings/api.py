@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from solarfleet.api.dependencies import DbSession, IncludeDeleted, ScopedOrg
 from solarfleet.api.errors import COMMON_ERROR_RESPONSES
+from solarfleet.api.fields import keyword_list
 from solarfleet.database import utcnow
 from solarfleet.inverters.api import InverterId, UserId
 from solarfleet.inverters.schemas import UtcDatetime
@@ -127,7 +128,7 @@ def inverter_statistics(
     ] = None,
     include_deleted: IncludeDeleted = False,
 ) -> StatisticsOut:
-    selected = service.parse_keywords(keywords)
+    selected = keyword_list(keywords, StatisticsKeyword)
     return service.inverter_statistics(
         session, org_id, user_id, inverter_id, resolution, from_, to, selected, utcnow(), include_deleted
     )

@@ -112,21 +112,6 @@ def period_range(
     return PeriodRange(resolution, timezone, first, after, start_utc, end_utc)
 
 
-def parse_keywords(raw: str | None) -> tuple[StatisticsKeyword, ...]:
-    """The keywords of a comma list, in the documented order; both when no list is given."""
-    if raw is None:
-        return tuple(StatisticsKeyword)
-    names = {name.strip() for name in raw.split(",")} - {""}
-    known = ", ".join(StatisticsKeyword)
-    unknown = sorted(names.difference(StatisticsKeyword))
-    if unknown:
-        listed = ", ".join(repr(name) for name in unknown)
-        raise FieldError("keywords", f"unknown keyword{'s' * (len(unknown) > 1)} {listed}; known: {known}", _QUERY)
-    if not names:
-        raise FieldError("keywords", f"names no keyword; leave it out for both, or name some of: {known}", _QUERY)
-    return tuple(keyword for keyword in StatisticsKeyword if keyword in names)
-
-
 def inverter_timezone(inverter: Inverter) -> str:
     return ZONE_LOCATIONS[PriceZone(inverter.price_zone)].timezone
 
