@@ -22,14 +22,12 @@ import asyncio
 import os
 import random
 import resource
-import shlex
 import sys
 import tempfile
 import time
 import tracemalloc
 import uuid
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from multiprocessing import get_context
@@ -42,6 +40,7 @@ from rich.table import Table
 from sqlalchemy import func, insert, select
 
 from postgres_server import POSTGRES_URL, postgres_answers
+from report import command_line, verdict
 from solarfleet.catalogue.models import CloudService, DeviceModel
 from solarfleet.connectors.registry import ConnectorContext
 from solarfleet.connectors.simulator.clock import SimulationClock
@@ -362,21 +361,10 @@ def report(results: dict[str, Figures], options: argparse.Namespace) -> None:
     for name, figures in results.items():
         met = figures.polls_per_second >= TARGET_POLLS_PER_SECOND
         console.print(
-            f"{name}: ≥ {TARGET_POLLS_PER_SECOND:,} polls/s {_verdict(met)}, "
+            f"{name}: ≥ {TARGET_POLLS_PER_SECOND:,} polls/s {verdict(met)}, "
             f"{figures.failures} failed polls (fleet {figures.seed_s:.1f} s, warm-up {figures.warmup_s:.1f} s)"
         )
-    console.print(f"command: {_command_line()}", highlight=False, soft_wrap=True)
-
-
-def _verdict(met: bool) -> str:
-    return "[green]met[/green]" if met else "[red]NOT met[/red]"
-
-
-def _command_line() -> str:
-    python = Path(sys.executable)
-    with suppress(ValueError):
-        python = python.relative_to(Path.cwd())
-    return shlex.join([str(python), *sys.argv])
+    console.print(f"command: {command_line()}", highlight=False, soft_wrap=True)
 
 
 def _databases(value: str) -> list[str]:

@@ -21,10 +21,8 @@ Instances are generated before the clock starts. Prints a table and whether the 
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +38,7 @@ from solarfleet.optimization.problem import BatteryPolicy, DeviceInput, PlanSour
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from optimization import reference_objective  # the tests' independent linprog build of the LP
+from report import command_line, verdict
 
 TARGET_P50_MS = 1.0
 TARGET_P99_MS = 5.0
@@ -221,19 +220,8 @@ def report(figures: Figures, options: argparse.Namespace) -> None:
         f"p99 ≤ {TARGET_P99_MS:g} ms": p99 <= TARGET_P99_MS,
         f"{figures.fleet_sites:,} sites ≤ {TARGET_FLEET_S:g} s": figures.fleet_s <= TARGET_FLEET_S,
     }
-    console.print(", ".join(f"{name} {_verdict(ok)}" for name, ok in met.items()))
-    console.print(f"command: {_command_line()}", highlight=False, soft_wrap=True)
-
-
-def _verdict(met: bool) -> str:
-    return "[green]met[/green]" if met else "[red]NOT met[/red]"
-
-
-def _command_line() -> str:
-    python = Path(sys.executable)
-    with suppress(ValueError):
-        python = python.relative_to(Path.cwd())
-    return shlex.join([str(python), *sys.argv])
+    console.print(", ".join(f"{name} {verdict(ok)}" for name, ok in met.items()))
+    console.print(f"command: {command_line()}", highlight=False, soft_wrap=True)
 
 
 def parse_options() -> argparse.Namespace:
