@@ -303,7 +303,9 @@ def store_prices_and_a_plan(homes: Homes, database) -> None:
 def prices_plans_and_the_baseline_fill_each_bucket(homes: Homes) -> None:
     """Run last: it stores prices and a plan (see store_prices_and_a_plan) before reading."""
     store_prices_and_a_plan(homes, homes.database)
-    series = {r: homes.series(homes.battery, r)["data"] for r in ("15MIN", "1HOUR", "1DAY")}
+    answers = {r: homes.series(homes.battery, r) for r in ("15MIN", "1HOUR", "1DAY")}
+    assert {answer["metadata"]["price_source"] for answer in answers.values()} == {"synthetic"}
+    series = {r: answer["data"] for r, answer in answers.items()}
     quarters, hours, days = series["15MIN"], series["1HOUR"], series["1DAY"]
 
     # The organisation has no tariff and the user no contract: the import price is the spot price.

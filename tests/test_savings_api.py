@@ -43,6 +43,7 @@ def day_row(inverter_id: str, day: date, saved: float = 0.5, baseline: float = 2
         import_wh=300.0,
         household_wh=2000.0,
         baseline_import_wh=400.0,
+        price_source="synthetic",
     )
 
 
@@ -91,6 +92,7 @@ def test_days_are_local_days_and_sum_into_every_resolution(client, partner, url,
     metadata = daily["metadata"]
     assert metadata["timezone"] == TZ
     assert metadata["currency"] == "EUR"
+    assert metadata["price_sources"] == ["synthetic"]
     assert metadata["from_datetime"] == midnight(date(2026, 3, 1))
     assert metadata["to_datetime"] == midnight(date(2026, 4, 30))
     assert metadata["computed_until"] == midnight(date(2026, 4, 3))

@@ -8,6 +8,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from solarfleet.prices.curve import PriceSource
+
 
 class DataResolution(StrEnum):
     """Bucket widths of the series; the values are the contract's (and the rollups' where stored)."""
@@ -117,6 +119,11 @@ class InverterDataMetadata(BaseModel):
     )
     note: str = Field(
         description="What price, estimated_consumption and unoptimized_consumption are, and when each is null"
+    )
+    price_source: PriceSource | None = Field(
+        description="Where the spot prices behind `price` came from: `entsoe`, `partner` (uploaded), `contract` "
+        "(a fixed-price contract), or `synthetic` (generated for demos and tests: not market prices); null "
+        "without data points"
     )
 
 

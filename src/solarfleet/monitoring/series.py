@@ -41,6 +41,7 @@ from solarfleet.monitoring.schemas import (
 )
 from solarfleet.monitoring.store import stored_capabilities
 from solarfleet.optimization.models import PlanSlot
+from solarfleet.prices.curve import PriceSource
 from solarfleet.savings.accounting import account
 from solarfleet.savings.measured import (
     SEEN_HISTORY_S,
@@ -264,12 +265,12 @@ def points(
 
 def derived_values(
     session: Session, inverter: Inverter, starts: Sequence[datetime], resolution: DataResolution
-) -> dict[datetime, Derived]:
+) -> tuple[dict[datetime, Derived], PriceSource | None]:
     """Price, planned and baseline consumption of each bucket starting at `starts` (sorted), computed on
     the quarter hours from the first bucket's start to the last one's end: a fixed number of queries
-    however many buckets there are."""
+    however many buckets there are. Also where the prices came from (None without buckets)."""
     if not starts:
-        return {}
+        return {}, None
     ends = [shift(start, resolution, 1) for start in starts]
     grid = StepGrid(starts[0], (ends[-1] - starts[0]) // STEP)
     prices = load_tariff_book(session, [inverter], grid.start, grid.end).prices(inverter, grid.start, grid.count)
@@ -279,7 +280,8 @@ def derived_values(
     width_s = RESOLUTION_SECONDS[_SOURCES.get(resolution, resolution)]
     planned = _per_bucket(_planned_load_wh(session, inverter.id, grid, width_s), first, after, mean=False)
     baseline = _per_bucket(_baseline_import_wh(session, inverter, grid, prices), first, after, mean=False)
-    return {start: Derived(price[index], planned[index], baseline[index]) for index, start in enumerate(starts)}
+    values = {start: Derived(price[index], planned[index], baseline[index]) for index, start in enumerate(starts)}
+    return values, prices.source
 
 
 def _per_bucket(values: np.ndarray, first: np.ndarray, after: np.ndarray, mean: bool) -> list[float | None]:
@@ -367,7 +369,7 @@ def inverter_data(
     inverter = owned_inverter(session, organisation_id, user_id, inverter_id, include_deleted)
     fields = ("price", *(k.value for k in keywords), "estimated_consumption", "unoptimized_consumption")
     rollups = read_rollups(session, inverter_id, span)
-    derived = derived_values(session, inverter, bucket_starts(rollups, span.resolution), span.resolution)
+    derived, price_source = derived_values(session, inverter, bucket_starts(rollups, span.resolution), span.resolution)
     return InverterDataOut(
         metadata=InverterDataMetadata(
             inverter_id=inverter_id,
@@ -378,6 +380,7 @@ def inverter_data(
             keywords=list(keywords),
             units={name: UNITS[name] for name in fields},
             note=DERIVED_VALUES_NOTE,
+            price_source=price_source,
         ),
         data=points(rollups, span.resolution, keywords, inverter.is_battery_connected, derived),
     )

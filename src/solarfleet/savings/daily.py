@@ -300,6 +300,7 @@ class _Replay:
                 "import_wh": total.import_wh,
                 "household_wh": total.household_wh,
                 "baseline_import_wh": total.baseline_import_wh,
+                "price_source": self.prices.source.value,
             }
             for total in totals
         ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Date, Float, ForeignKey, Integer, Uuid
+from sqlalchemy import Date, Float, ForeignKey, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from solarfleet.database import Base, UTCDateTime, utcnow
@@ -27,4 +27,5 @@ class SavingsDay(Base):
     import_wh: Mapped[float] = mapped_column(Float)
     household_wh: Mapped[float] = mapped_column(Float)
     baseline_import_wh: Mapped[float] = mapped_column(Float)
+    price_source: Mapped[str] = mapped_column(String(12))  # entsoe, partner, contract or synthetic
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -84,6 +84,11 @@ class SavingsMetadata(BaseModel):
         description="End of the latest local day of the range whose savings are computed, UTC; null when none is"
     )
     note: str = Field(description="Which days the periods hold and which quarter hours count")
+    price_sources: list[str] = Field(
+        description="Where the spot prices of the days behind the periods came from: `entsoe`, `partner` "
+        "(uploaded), `contract` (a fixed-price contract), `synthetic` (generated for demos and tests: not market "
+        "prices)"
+    )
 
 
 class SavingsOut(BaseModel):

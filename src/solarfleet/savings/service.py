@@ -137,6 +137,7 @@ def _metadata(inverter_id: uuid.UUID, periods: PeriodRange, days: Sequence[Savin
         "baseline": BASELINE,
         "computed_until": local_midnight(last, periods.timezone) if last is not None else None,
         "note": COMPLETENESS,
+        "price_sources": sorted({day.price_source for day in days}),
     }
 
 

@@ -213,6 +213,7 @@ def upgrade() -> None:
         sa.Column("import_wh", sa.Float(), nullable=False),
         sa.Column("household_wh", sa.Float(), nullable=False),
         sa.Column("baseline_import_wh", sa.Float(), nullable=False),
+        sa.Column("price_source", sa.String(length=12), nullable=False),
         sa.Column("computed_at", UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["inverter_id"], ["inverters.id"], name=op.f("fk_savings_days_inverter_id_inverters"), ondelete="CASCADE"
