@@ -27,6 +27,7 @@ bench: setup
 	$(VENV)/bin/python bench/api_read.py
 	$(VENV)/bin/python bench/monitoring.py
 	$(VENV)/bin/python bench/optimizer.py
+	$(VENV)/bin/python bench/inference.py
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench

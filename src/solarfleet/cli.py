@@ -22,9 +22,11 @@ org_app = typer.Typer(help="Organisations (partners).", no_args_is_help=True)
 client_app = typer.Typer(help="API clients of an organisation.", no_args_is_help=True)
 fleet_app = typer.Typer(help="Devices of the fleet.", no_args_is_help=True)
 savings_app = typer.Typer(help="Savings against plain self-consumption.", no_args_is_help=True)
+inference_app = typer.Typer(help="Battery parameters and EV charging learnt from history.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(fleet_app, name="fleet")
 app.add_typer(savings_app, name="savings")
+app.add_typer(inference_app, name="inference")
 app.add_typer(org_app, name="org")
 app.add_typer(client_app, name="client")
 
@@ -244,6 +246,25 @@ def savings_compute(
     )
 
 
+@inference_app.command("run")
+def inference_run() -> None:
+    """Infer every active inverter's battery parameters and EV charging from its last 30 days now (the
+    service does it every day after the savings)."""
+    from solarfleet.database import utcnow
+    from solarfleet.inference.service import run_inference
+
+    database = _migrated_database()
+    with _progress("inverters") as progress:
+        task = progress.add_task("inference", total=None)
+        result = run_inference(
+            database, utcnow(), progress=lambda done, total: progress.update(task, completed=done, total=total)
+        )
+    console.print(
+        f"{result.inverters} inverters: {result.battery_estimates} battery parameters inferred, EV presence known "
+        f"for {result.ev_decided}, in {result.seconds:.1f} s"
+    )
+
+
 def _progress(what: str):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -298,6 +319,7 @@ def demo(
     from solarfleet.credentials_cipher import CredentialsCipher
     from solarfleet.database import utcnow
     from solarfleet.demo import demo_zones, ensure_demo_fleet, store_synthetic_history
+    from solarfleet.inference.service import run_inference
     from solarfleet.prices.synthetic import SyntheticMarket
     from solarfleet.savings.daily import fill_history
 
@@ -331,6 +353,9 @@ def demo(
         fill_history(
             database, now, history_days, lambda done, total: progress.update(task, completed=done, total=total)
         )
+    with _progress("inference from the simulated history") as progress:
+        task = progress.add_task("inference", total=None)
+        run_inference(database, now, progress=lambda done, total: progress.update(task, completed=done, total=total))
     clock.run_on(speed)
 
     base = f"http://{host}:{port}"

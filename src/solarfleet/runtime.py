@@ -15,6 +15,7 @@ import structlog
 from solarfleet.config import Settings
 from solarfleet.connectors.simulator.clock import SimulationClock
 from solarfleet.database import Database
+from solarfleet.inference.service import run_inference
 from solarfleet.monitoring.pipeline import MonitoringWorker
 from solarfleet.prices.curve import PriceCurve
 from solarfleet.prices.entsoe import DayAheadFetcher, EntsoeClient
@@ -60,7 +61,8 @@ async def run_fleet(worker: MonitoringWorker, stop: asyncio.Event, fetcher: DayA
 
 
 async def _daily_jobs(database: Database, clock: SimulationClock, stop: asyncio.Event) -> None:
-    """Yesterday's savings, forecast errors and optimisation scores, once a day (`next_daily_run`)."""
+    """Yesterday's savings, forecast errors and optimisation scores, then the inference from the last 30
+    days' readings, once a day (`next_daily_run`)."""
     while not stop.is_set():
         due = next_daily_run(clock.now())
         while not stop.is_set() and clock.now() < due:
@@ -69,9 +71,8 @@ async def _daily_jobs(database: Database, clock: SimulationClock, stop: asyncio.
                 await asyncio.wait_for(stop.wait(), timeout=max(clock.wall_seconds(timedelta(seconds=wait)), 0.05))
         if stop.is_set():
             return
-        try:
-            await asyncio.to_thread(run_daily, database, clock.now())
-        except Exception:
-            log.exception(
-                "the daily savings job failed; it runs again tomorrow, or now with `solarfleet savings compute`"
-            )
+        for job, command in ((run_daily, "savings compute"), (run_inference, "inference run")):
+            try:
+                await asyncio.to_thread(job, database, clock.now())
+            except Exception:
+                log.exception(f"a daily job failed; it runs again tomorrow, or now with `solarfleet {command}`")

@@ -17,6 +17,7 @@ from solarfleet.catalogue.api import router as catalogue_router
 from solarfleet.config import Settings
 from solarfleet.credentials_cipher import CredentialsCipher
 from solarfleet.database import Database
+from solarfleet.inference.api import router as inference_router
 from solarfleet.inverters.api import router as inverters_router
 from solarfleet.prices.api import router as prices_router
 from solarfleet.savings.api import router as savings_router
@@ -61,6 +62,7 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
         prices_router,
         trading_router,
         savings_router,
+        inference_router,
     ):
         partner_api.include_router(router)
     app.include_router(partner_api)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, String, Text, Uuid, text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, String, Text, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from solarfleet.database import Base, UTCDateTime, new_id, utcnow
@@ -106,6 +107,8 @@ class Inverter(Base):
     has_ev_in_household: Mapped[bool | None] = mapped_column(Boolean)
     ev_inferred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ev_inference_confidence: Mapped[float | None] = mapped_column(Float)
+    # The evidence behind the inferred values (segments, spread, bouts), as the detail response shows it.
+    inference_evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class InverterAction(Base):

@@ -1,0 +1,1 @@
+"""Inference from history: battery parameters and electric-vehicle charging, learnt from stored readings."""
