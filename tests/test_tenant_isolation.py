@@ -253,6 +253,7 @@ ROUTES = [
     ("PATCH", "/users/{user}/devices/{inverter}", {"comment": "Intruder"}),
     ("GET", "/users/{user}/inverters/{inverter}/data", None),
     ("GET", "/users/{user}/inverters/{inverter}/schedules", None),
+    ("GET", "/users/{user}/inverters/{inverter}/inference", None),
     ("GET", "/users/{user}/inverters/{inverter}/savings", None),
     ("GET", "/users/{user}/inverters/{inverter}/statistics", None),
     ("GET", "/devices/savings", None),
