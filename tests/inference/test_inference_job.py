@@ -73,11 +73,6 @@ def test_the_job_stores_what_history_shows_and_planning_uses_it(client, database
     assert inverter.inferred_battery_capacity_kwh == pytest.approx(truth.capacity_kwh, rel=0.05)
     assert inverter.has_ev_in_household is True
     assert 0 < inverter.ev_inference_confidence <= 1.0
-    # Nothing configured, no nameplate known: the plan's battery is the inferred one.
-    model, _ = battery_model(inverter, None)
-    if inverter.inferred_max_charge_power_w and inverter.inferred_max_discharge_power_w:
-        assert model is not None
-        assert model.capacity_wh == pytest.approx(inverter.inferred_battery_capacity_kwh * 1000.0)
 
     response = client.get(f"{partner.base}/users/{user_id}/inverters/{inverter_id}/inference", headers=partner.headers)
     assert response.status_code == 200, response.text
@@ -111,3 +106,23 @@ def test_another_organisation_cannot_read_the_evidence(client, database, partner
     path = f"/users/{user_id}/inverters/{inverter_id}/inference"
     assert client.get(partner.base + path, headers=other.headers).status_code == 403  # their organisation's path
     assert client.get(other.base + path, headers=other.headers).status_code == 404  # their ids under its own
+
+
+def test_planning_takes_the_inferred_battery_where_nothing_else_is_known() -> None:
+    inverter = Inverter(
+        is_battery_connected=True,
+        battery_capacity_kwh=None,
+        user_limits_enabled=False,
+        inferred_battery_capacity_kwh=9.6,
+        inferred_max_charge_power_w=4200.0,
+        inferred_max_discharge_power_w=4600.0,
+        inferred_min_battery_soc_percent=12.0,
+    )
+    model, note = battery_model(inverter, None)
+    assert note is None
+    assert model.capacity_wh == pytest.approx(9600.0)
+    assert (model.max_charge_w, model.max_discharge_w) == (4200.0, 4600.0)
+    assert model.floor_wh == pytest.approx(0.12 * 9600.0)
+    # what the partner configured wins over what was inferred
+    inverter.battery_capacity_kwh = 12.0
+    assert battery_model(inverter, None)[0].capacity_wh == pytest.approx(12_000.0)
