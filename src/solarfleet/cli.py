@@ -303,7 +303,7 @@ def monitor(
 def demo(
     households: Annotated[int, typer.Option(min=1, max=10_000, help="Simulated households in the demo.")] = 12,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the fleet: one seed, one fleet.")] = 7,
-    history_days: Annotated[float, typer.Option(min=0, max=60, help="Days of past readings to fill in.")] = 7.0,
+    history_days: Annotated[float, typer.Option(min=0, max=60, help="Days of past readings to fill in.")] = 10.0,
     speed: Annotated[float, typer.Option(min=0.1, max=3600, help="Simulated seconds per real second.")] = 1.0,
     host: Host = "127.0.0.1",
     port: Port = 8000,
