@@ -318,3 +318,25 @@ def test_a_pause_stops_export_and_the_device_confirms_it(client, database) -> No
     assert inverter.pause_power_confirmed
     assert inverter.actual_steering_state == "paused"
     assert inverter.current_power_to_grid_w <= 100.0  # measured: nothing leaves the house
+
+
+def test_a_failed_write_keeps_the_steering_state_for_the_next_one(database, monkeypatch) -> None:
+    inverter_id = steered_home(database)
+    loop = SteeringLoop(database)
+    loop._update(inverter_id, {"current_mode": "charge", "steering_status": "warning"})
+    stored = SteeringLoop._write
+
+    def locked(self, updates, commands):
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(SteeringLoop, "_write", locked)
+    with pytest.raises(RuntimeError):
+        asyncio.run(loop._write_updates())
+    loop._update(inverter_id, {"steering_status": "ok"})  # found meanwhile: the newer value wins
+    monkeypatch.setattr(SteeringLoop, "_write", stored)
+    asyncio.run(loop._write_updates())
+
+    with database.session(write=False) as session:
+        inverter = session.get(Inverter, inverter_id)
+    assert inverter.current_mode == "charge"
+    assert inverter.steering_status == "ok"

@@ -335,20 +335,30 @@ class SteeringLoop:
         self._updates.setdefault(inverter_id, {}).update(fields)
 
     async def _write_updates(self) -> None:
+        """Store what the rounds and read-backs found; on failure it stays queued for the next call, as
+        monitoring's batches do, with newer values of a field winning."""
         if not self._updates and not self._command_updates:
             return
         updates, self._updates = self._updates, {}
         commands, self._command_updates = self._command_updates, []
-        await asyncio.to_thread(self._write, updates, commands)
+        try:
+            await asyncio.to_thread(self._write, updates, commands)
+        except Exception:
+            for inverter_id, fields in updates.items():
+                self._updates[inverter_id] = fields | self._updates.get(inverter_id, {})
+            self._command_updates[:0] = commands
+            raise
 
     def _write(self, updates: dict[uuid.UUID, dict[str, Any]], commands: list[dict[str, Any]]) -> None:
+        """One transaction: new commands, then read-backs and inverter fields as bulk updates by primary key."""
         with self.database.session() as session:
-            new = [c for c in commands if "command_mode" in c]
+            new = [change for change in commands if "command_mode" in change]
             if new:
                 session.execute(insert(SteeringCommand), new)
-            for change in commands:
-                if "command_mode" not in change:
-                    values = {k: v for k, v in change.items() if k != "id"}
-                    session.execute(update(SteeringCommand).where(SteeringCommand.id == change["id"]).values(values))
-            for inverter_id, fields in updates.items():
-                session.execute(update(Inverter).where(Inverter.id == inverter_id).values(fields))
+            read_backs = [change for change in commands if "command_mode" not in change]
+            if read_backs:
+                session.execute(update(SteeringCommand), read_backs)
+            if updates:
+                session.execute(
+                    update(Inverter), [{"id": inverter_id, **fields} for inverter_id, fields in updates.items()]
+                )
