@@ -17,13 +17,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Self
+from typing import ClassVar
 from xml.sax.saxutils import escape
 
 from aiohttp import web
 
 from solarfleet.prices.entsoe import market_day, market_day_bounds
 from solarfleet.prices.zones import SDAC_15_MINUTE_GO_LIVE
+from stand_ins.loopback import LoopbackServer
 
 PUBLICATION_7_3 = "urn:iec62325.351:tc57wg16:451-3:publicationdocument:7:3"
 ACKNOWLEDGEMENT_7_0 = "urn:iec62325.351:tc57wg16:451-1:acknowledgementdocument:7:0"
@@ -154,17 +155,22 @@ class _Failure:
 
 
 @dataclass
-class EntsoeStandIn:
+class EntsoeStandIn(LoopbackServer):
     """`async with EntsoeStandIn() as platform:` serves on 127.0.0.1 at `platform.url` until the block ends."""
 
     token: str = "stand-in-security-token"
     published_until: datetime | None = None  # no prices from this instant on; None: every day is published
     document: bytes | None = None  # served as is to every valid query instead of made-up prices
     requests: list[dict[str, str]] = field(default_factory=list)
-    url: str = ""
     _failures: list[_Failure] = field(default_factory=list)
     _runner: web.AppRunner | None = None
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    route: ClassVar[str] = PATH
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{PATH}"
 
     def fail(self, count: int, status: int = 503, retry_after: str | None = None) -> None:
         """Answer the next `count` requests with `status` (and a Retry-After header, where given)."""
@@ -181,20 +187,6 @@ class EntsoeStandIn:
     def stall(self, count: int) -> None:
         """Answer the next `count` requests only when the stand-in stops: longer than any timeout."""
         self._failures += [_Failure(None, stall=True) for _ in range(count)]
-
-    async def __aenter__(self) -> Self:
-        app = web.Application()
-        app.router.add_get(PATH, self._answer)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}{PATH}"
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self._stopping.set()
-        assert self._runner is not None
-        await self._runner.cleanup()
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         query = dict(request.query)

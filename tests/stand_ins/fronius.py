@@ -12,9 +12,11 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
+
+from stand_ins.loopback import LoopbackServer
 
 API_BASE = "/solar_api/v1/"
 CEST = timezone(timedelta(hours=2))
@@ -62,30 +64,20 @@ class FroniusState:
         return self.p_grid is not None or self.meter_p_sum is not None
 
 
-class FroniusStandIn:
+class FroniusStandIn(LoopbackServer):
     """`async with FroniusStandIn() as device:` serves on 127.0.0.1 at `device.host` until the block ends."""
+
+    route = API_BASE + "{endpoint}"
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
 
     def __init__(self, state: FroniusState | None = None) -> None:
         self.state = state or FroniusState()
         self.requests: list[str] = []  # path and query of every request, in order
-        self.host = ""
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
-
-    async def __aenter__(self) -> Self:
-        app = web.Application()
-        app.router.add_get(API_BASE + "{endpoint}", self._answer)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        port = self._runner.addresses[0][1]
-        self.host = f"127.0.0.1:{port}"
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self._stopping.set()
-        assert self._runner is not None
-        await self._runner.cleanup()
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(request.path_qs)

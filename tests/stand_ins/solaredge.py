@@ -15,10 +15,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Self
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+
+from stand_ins.loopback import LoopbackServer
 
 DAILY_LIMIT = 300
 CONCURRENCY_LIMIT = 3
@@ -105,11 +107,17 @@ def power_flow_payload(
     return {"siteCurrentPowerFlow": flow}
 
 
-class SolarEdgeStandIn:
+class SolarEdgeStandIn(LoopbackServer):
     """`async with SolarEdgeStandIn() as vendor:` serves on 127.0.0.1 at `vendor.base_url` until the block ends.
 
     `now` is the stand-in's clock for its daily counts; tests that simulate time pass the one they simulate.
     """
+
+    route = "/site/{site_id}/{endpoint}"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def __init__(
         self,
@@ -135,7 +143,6 @@ class SolarEdgeStandIn:
         self.peak_per_source = 0
         self._in_flight_key: Counter[str] = Counter()
         self._in_flight_source: Counter[str] = Counter()
-        self.base_url = ""
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
 
@@ -148,21 +155,6 @@ class SolarEdgeStandIn:
 
     def requests_for(self, key: str) -> list[Seen]:
         return [seen for seen in self.seen if seen.key == key]
-
-    async def __aenter__(self) -> Self:
-        app = web.Application()
-        app.router.add_get("/site/{site_id}/{endpoint}", self._answer)
-        # No access log: it would print the api_key query parameter, and tests check that nothing on our side does.
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self._stopping.set()
-        assert self._runner is not None
-        await self._runner.cleanup()
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         key = request.query.get("api_key", "")
