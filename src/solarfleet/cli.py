@@ -23,10 +23,12 @@ client_app = typer.Typer(help="API clients of an organisation.", no_args_is_help
 fleet_app = typer.Typer(help="Devices of the fleet.", no_args_is_help=True)
 savings_app = typer.Typer(help="Savings against plain self-consumption.", no_args_is_help=True)
 inference_app = typer.Typer(help="Battery parameters and EV charging learnt from history.", no_args_is_help=True)
+credentials_app = typer.Typer(help="Encryption of the stored device credentials.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(fleet_app, name="fleet")
 app.add_typer(savings_app, name="savings")
 app.add_typer(inference_app, name="inference")
+app.add_typer(credentials_app, name="credentials")
 app.add_typer(org_app, name="org")
 app.add_typer(client_app, name="client")
 
@@ -263,6 +265,43 @@ def inference_run() -> None:
         f"{result.inverters} inverters: {result.battery_estimates} battery parameters inferred, EV presence known "
         f"for {result.ev_decided}, in {result.seconds:.1f} s"
     )
+
+
+# Enough ids to find the rows in question without flooding the terminal when a whole fleet is unreadable.
+UNREADABLE_IDS_SHOWN = 10
+
+
+@credentials_app.command("rotate")
+def credentials_rotate() -> None:
+    """Re-encrypt every device's stored credentials under the first key of SOLARFLEET_ENCRYPTION_KEYS.
+
+    To change the key: put a new Fernet key first in SOLARFLEET_ENCRYPTION_KEYS and keep the old keys after
+    it, comma-separated (without SOLARFLEET_ENCRYPTION_KEYS the old key is the one in the state directory's
+    encryption.key); restart the running solarfleet services with these keys, so they write under the new key;
+    run `solarfleet credentials rotate`. Once it has re-encrypted every row, the old keys may be removed.
+    """
+    from solarfleet.credentials_cipher import CredentialsCipher
+    from solarfleet.monitoring.store import reencrypt_device_credentials
+
+    try:
+        cipher = CredentialsCipher(get_settings().fernet_keys())
+    except ValueError as exc:  # Fernet names the problem, never the key
+        raise _fail(f"SOLARFLEET_ENCRYPTION_KEYS: {exc}") from None
+    database = _migrated_database()
+    with _progress("device credentials") as progress:
+        task = progress.add_task("rotate", total=None)
+        result = reencrypt_device_credentials(
+            database, cipher, progress=lambda done, total: progress.update(task, completed=done, total=total)
+        )
+    console.print(f"{result.rotated} device credentials re-encrypted under the first key")
+    if result.unreadable:
+        shown = ", ".join(str(inverter_id) for inverter_id in result.unreadable[:UNREADABLE_IDS_SHOWN])
+        more = len(result.unreadable) - UNREADABLE_IDS_SHOWN
+        raise _fail(
+            f"{len(result.unreadable)} device credentials could not be decrypted with any configured key and were "
+            f"left as they were (inverters {shown}{f' and {more} more' if more > 0 else ''}); put the old key back "
+            "in SOLARFLEET_ENCRYPTION_KEYS after the new one and run `solarfleet credentials rotate` again"
+        )
 
 
 def _progress(what: str):

@@ -2,7 +2,8 @@
 
 Keys come from configuration (`SOLARFLEET_ENCRYPTION_KEYS`, or the generated key file): the
 first key encrypts, every listed key decrypts, so rows written under an old key stay readable
-after a new key is put in front.
+after a new key is put in front. `rotate` re-encrypts a row under the first key, after which the
+old keys can be dropped.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import json
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+_UNREADABLE = "no configured encryption key decrypts these credentials"
 
 
 class CredentialsUnreadable(Exception):
@@ -30,4 +33,11 @@ class CredentialsCipher:
         try:
             return json.loads(self._fernet.decrypt(token))
         except InvalidToken:
-            raise CredentialsUnreadable("no configured encryption key decrypts these credentials") from None
+            raise CredentialsUnreadable(_UNREADABLE) from None
+
+    def rotate(self, token: bytes) -> bytes:
+        """The same credentials encrypted under the first key, whichever configured key they were under."""
+        try:
+            return self._fernet.rotate(token)
+        except InvalidToken:
+            raise CredentialsUnreadable(_UNREADABLE) from None
