@@ -253,11 +253,24 @@ def test_a_fresh_registration_has_the_seeds_defaults_and_nothing_invented(client
     assert inverter["actual_steering_state"] == "unknown"
     assert inverter["is_authenticated"] is False
     # Everything measured, derived or configured-but-not-given is null: never a placeholder.
-    filled = {"id", "created_at", "updated_at", "device_model", "owner", *STATUS_FIELDS, *expected_defaults}
+    filled = {
+        "id",
+        "created_at",
+        "updated_at",
+        "device_model",
+        "owner",
+        "authorization_url",
+        "embeddable_url",
+        *STATUS_FIELDS,
+        *expected_defaults,
+    }
     for name in SEED_FIELDS:
         if name not in filled:
             assert inverter[name] is None, (name, inverter[name])
     uuid.UUID(inverter["id"])
+    # The Connect UI pages where the customer connects this very device, signed for it.
+    assert inverter["authorization_url"].startswith(f"http://testserver/connect/d/{inverter['id']}/")
+    assert inverter["embeddable_url"] == inverter["authorization_url"] + "/embed"
     assert at(inverter["created_at"]) == at(inverter["updated_at"])
     assert abs(at(inverter["created_at"]) - datetime.now(UTC)) < timedelta(minutes=5)
 

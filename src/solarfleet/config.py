@@ -32,6 +32,12 @@ class Settings(BaseSettings):
         default=None,
         description="Comma-separated Fernet keys for device credentials; the first encrypts, all decrypt.",
     )
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
+        description="Address partners and their customers reach this service at, for the Connect UI's links "
+        "(e.g. https://connect.example.com); default: the address each API request came to.",
+    )
     failed_auth_limit: int = Field(default=5, ge=1, description="Failed client logins allowed per window.")
     failed_auth_window_seconds: float = Field(default=60.0, gt=0)
     poll_interval_seconds: float = Field(
@@ -47,6 +53,11 @@ class Settings(BaseSettings):
     )
     entsoe_base_url: str = Field(
         default="https://web-api.tradingplatform.entsoe.eu/api", description="ENTSO-E REST API address."
+    )
+    solaredge_api_url: str | None = Field(
+        default=None,
+        description="SolarEdge Monitoring API address for devices connected in the Connect UI (a proxy, or a "
+        "stand-in in tests); default SolarEdge's own.",
     )
     steering: bool = Field(default=True, description="Plan and steer smart-optimised devices in the monitoring worker.")
     log_format: str = Field(default="console", pattern="^(console|json)$")

@@ -6,6 +6,7 @@ from solarfleet.database import Base
 from solarfleet.forecasts.models import ForecastError
 from solarfleet.inverters.models import Inverter, InverterAction
 from solarfleet.monitoring.models import DeviceConnection, PollState, ReadingRollup, StoredReading
+from solarfleet.onboarding.models import OnboardingSession
 from solarfleet.optimization.models import PlanRun, PlanSlot
 from solarfleet.organisations.models import ApiClient, Organisation
 from solarfleet.prices.models import PartnerPrice, ZonePrice
@@ -29,6 +30,7 @@ __all__ = [
     "ForecastError",
     "Inverter",
     "InverterAction",
+    "OnboardingSession",
     "Organisation",
     "OrganisationTariff",
     "PartnerPrice",

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -16,9 +20,13 @@ from solarfleet.buildings.api import router as buildings_router
 from solarfleet.catalogue.api import router as catalogue_router
 from solarfleet.config import Settings
 from solarfleet.credentials_cipher import CredentialsCipher
-from solarfleet.database import Database
+from solarfleet.database import Database, utcnow
 from solarfleet.inference.api import router as inference_router
 from solarfleet.inverters.api import router as inverters_router
+from solarfleet.onboarding import flow
+from solarfleet.onboarding.api import router as onboarding_router
+from solarfleet.onboarding.device_check import DeviceChecks
+from solarfleet.onboarding.ui import install_connect_ui
 from solarfleet.prices.api import router as prices_router
 from solarfleet.savings.api import router as savings_router
 from solarfleet.tariffs.api import router as tariffs_router
@@ -37,7 +45,15 @@ Fields that solarfleet cannot know yet are `null`; each field's description says
 
 
 def create_app(settings: Settings, database: Database) -> FastAPI:
+    cipher = CredentialsCipher(settings.fernet_keys())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await app.state.device_checks.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="solarfleet partner API",
         version=f"2.0 (solarfleet {__version__})",
         description=DESCRIPTION,
@@ -49,7 +65,12 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
     app.state.settings = settings
     app.state.db = database
     app.state.tokens = TokenService(settings.signing_key())
-    app.state.credentials_cipher = CredentialsCipher(settings.fernet_keys())
+    app.state.connect_links_key = settings.signing_key()
+    app.state.credentials_cipher = cipher
+    app.state.device_checks = DeviceChecks(
+        load_job=partial(flow.check_job, database, cipher),
+        record=lambda session_id, outcome: flow.record_check(database, cipher, session_id, outcome, utcnow()),
+    )
     app.state.login_throttle = LoginThrottle(settings.failed_auth_limit, settings.failed_auth_window_seconds)
 
     partner_api = APIRouter(prefix=BASE_PATH)
@@ -63,10 +84,12 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
         trading_router,
         savings_router,
         inference_router,
+        onboarding_router,
     ):
         partner_api.include_router(router)
     app.include_router(partner_api)
     app.include_router(token_router)
+    install_connect_ui(app)
 
     @app.get("/healthz", tags=["Operations"], summary="Liveness and database reachability")
     def health(request: Request) -> JSONResponse:

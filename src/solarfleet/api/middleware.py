@@ -13,6 +13,7 @@ import structlog
 from starlette.responses import JSONResponse
 
 from solarfleet.logs import get_logger
+from solarfleet.onboarding.links import CONNECT_PREFIX
 
 log = get_logger("solarfleet.http")
 
@@ -46,7 +47,7 @@ class RequestContextMiddleware:
                 status_code = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
-                headers.extend(SECURITY_HEADERS)
+                headers.extend(_security_headers(headers))
                 message["headers"] = headers
             await send(message)
 
@@ -66,11 +67,31 @@ class RequestContextMiddleware:
             log.info(
                 "request",
                 method=scope["method"],
-                path=scope["path"],
+                path=_logged_path(scope),
                 status=status_code,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
             structlog.contextvars.unbind_contextvars("request_id")
+
+
+def _logged_path(scope) -> str:
+    """The path, except for the Connect UI, whose addresses are signed: there the route's pattern, so that
+    the log holds no working link."""
+    path = scope["path"]
+    if not path.startswith(CONNECT_PREFIX + "/"):
+        return path
+    return getattr(scope.get("route"), "path", CONNECT_PREFIX + "/…")
+
+
+def _security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The defaults a response has not set itself. A page with its own CSP governs its framing by
+    `frame-ancestors` (the Connect UI's embeddable pages allow their organisation's origins), so it gets no
+    X-Frame-Options, which could only forbid every origin."""
+    present = {name.lower() for name, _ in headers}
+    wanted = SECURITY_HEADERS
+    if b"content-security-policy" in present:
+        wanted = [(name, value) for name, value in SECURITY_HEADERS if name != b"x-frame-options"]
+    return [(name, value) for name, value in wanted if name not in present]
 
 
 def _incoming_request_id(scope) -> str | None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, Text, Uuid
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from solarfleet.database import Base
@@ -28,6 +29,11 @@ class CloudService(Base):
     connector: Mapped[str] = mapped_column(String(40))
     signup_link: Mapped[str | None] = mapped_column(String(500))
     instructions: Mapped[str] = mapped_column(Text)
+    # The instructions in other languages than English, by language code.
+    instructions_translations: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    def instructions_in(self, language: str) -> str:
+        return (self.instructions_translations or {}).get(language) or self.instructions
 
     @property
     def needs_gateway(self) -> bool:

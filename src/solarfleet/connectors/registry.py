@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from solarfleet.connectors.base import Connector, ConnectorError
+from solarfleet.connectors.base import Connector, ConnectorError, ControlMode
 
 if TYPE_CHECKING:
     import aiohttp
@@ -75,6 +75,9 @@ class ConnectorKind:
     name: str
     settings_model: type[BaseModel]
     build: Callable[[Any, ConnectorContext], Connector]
+    # The controls the protocol can carry at most (a device may implement fewer): what the customer
+    # consents to before any device is read.
+    controls: frozenset[ControlMode] = frozenset()
 
 
 class InvalidConnectionSettings(ConnectorError):

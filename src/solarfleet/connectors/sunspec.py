@@ -815,4 +815,11 @@ def build(settings: SunSpecSettings, context: ConnectorContext) -> SunSpecConnec
     return SunSpecConnector(settings, io_timeout_s=context.io_timeout_s, clock=context.simulation_clock().now)
 
 
-KIND = ConnectorKind("sunspec_modbus_tcp", SunSpecSettings, build)
+KIND = ConnectorKind(
+    "sunspec_modbus_tcp",
+    SunSpecSettings,
+    build,
+    frozenset(
+        {ControlMode.SELF_CONSUMPTION, ControlMode.HOLD, ControlMode.CHARGE, ControlMode.DISCHARGE, ControlMode.CURTAIL}
+    ),
+)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from solarfleet.api.dependencies import DbSession, IncludeDeleted, ScopedOrg
+from solarfleet.api.dependencies import DbSession, IncludeDeleted, Links, ScopedOrg
 from solarfleet.api.errors import COMMON_ERROR_RESPONSES
 from solarfleet.api.fields import keyword_list
 from solarfleet.database import utcnow
@@ -34,9 +34,9 @@ DeviceId = Annotated[uuid.UUID, Path(description="The device's id (any device ty
 
 @router.get("/inverters", tags=["Solar inverters"], summary="Get a user's solar inverters")
 def list_inverters(
-    org_id: ScopedOrg, user_id: UserId, session: DbSession, include_deleted: IncludeDeleted = False
+    org_id: ScopedOrg, user_id: UserId, session: DbSession, links: Links, include_deleted: IncludeDeleted = False
 ) -> list[InverterOut]:
-    return service.list_inverters(session, org_id, user_id, include_deleted)
+    return service.list_inverters(session, org_id, user_id, include_deleted, links)
 
 
 @router.post(
@@ -47,9 +47,9 @@ def list_inverters(
     description="Without credentials the inverter is `created` and waits for its owner's onboarding.",
 )
 def register_inverter(
-    org_id: ScopedOrg, user_id: UserId, session: DbSession, body: InverterCreate
+    org_id: ScopedOrg, user_id: UserId, session: DbSession, body: InverterCreate, links: Links
 ) -> InverterDetailOut:
-    return service.register_inverter(session, org_id, user_id, body)
+    return service.register_inverter(session, org_id, user_id, body, links)
 
 
 @router.get("/inverters/{inverter_id}", tags=["Solar inverters"], summary="Get a solar inverter")
@@ -58,16 +58,17 @@ def get_inverter(
     user_id: UserId,
     inverter_id: InverterId,
     session: DbSession,
+    links: Links,
     include_deleted: IncludeDeleted = False,
 ) -> InverterDetailOut:
-    return service.inverter_detail(session, org_id, user_id, inverter_id, include_deleted)
+    return service.inverter_detail(session, org_id, user_id, inverter_id, links, include_deleted)
 
 
 @router.put("/inverters/{inverter_id}", tags=["Solar inverters"], summary="Update a solar inverter (partial)")
 def update_inverter(
-    org_id: ScopedOrg, user_id: UserId, inverter_id: InverterId, session: DbSession, body: InverterUpdate
+    org_id: ScopedOrg, user_id: UserId, inverter_id: InverterId, session: DbSession, body: InverterUpdate, links: Links
 ) -> InverterDetailOut:
-    return service.update_inverter(session, org_id, user_id, inverter_id, body)
+    return service.update_inverter(session, org_id, user_id, inverter_id, body, links)
 
 
 @router.delete(
@@ -179,6 +180,6 @@ def inverter_schedules(
 
 @router.patch("/devices/{device_id}", tags=["Devices"], summary="Set a device's generic flags")
 def update_device_flags(
-    org_id: ScopedOrg, user_id: UserId, device_id: DeviceId, session: DbSession, body: DeviceFlagsUpdate
+    org_id: ScopedOrg, user_id: UserId, device_id: DeviceId, session: DbSession, body: DeviceFlagsUpdate, links: Links
 ) -> InverterDetailOut:
-    return service.update_device_flags(session, org_id, user_id, device_id, body)
+    return service.update_device_flags(session, org_id, user_id, device_id, body, links)

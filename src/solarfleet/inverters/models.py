@@ -19,6 +19,10 @@ from solarfleet.database import Base, UTCDateTime, new_id, utcnow
 LIFECYCLE_CREATED = "created"
 STATUS_UNKNOWN = "unknown"
 DEFAULT_BATTERY_POLICY = "Optimize self consumption"
+# Actions a partner resolves: the customer authorises solarfleet again (through the Connect UI), or a
+# gateway on the home network relays a device solarfleet cannot reach itself.
+REAUTHENTICATE = "reauthenticate"
+CONNECT_GATEWAY = "connect_gateway"
 
 
 class Inverter(Base):
@@ -52,6 +56,8 @@ class Inverter(Base):
     lifecycle_state: Mapped[str] = mapped_column(String(20), default=LIFECYCLE_CREATED)
     lifecycle_error: Mapped[str | None] = mapped_column(Text)
     is_authenticated: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set by onboarding: whether solarfleet could reach the device itself. Null: the device model decides.
+    needs_gateway: Mapped[bool | None] = mapped_column(Boolean)
     connection_status: Mapped[str] = mapped_column(String(10), default=STATUS_UNKNOWN)
     monitoring_status: Mapped[str] = mapped_column(String(10), default=STATUS_UNKNOWN)
     steering_status: Mapped[str] = mapped_column(String(10), default=STATUS_UNKNOWN)

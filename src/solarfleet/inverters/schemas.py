@@ -172,8 +172,9 @@ class InverterOut(BaseModel):
     )
     needs_gateway: bool | None = Field(
         default=False,
-        description="The device model is reachable only on the home network, so a gateway must relay it; "
-        "false (the default) while the device model is not chosen",
+        description="A gateway on the home network must relay the device: onboarding could not reach it from "
+        "solarfleet at the local address the customer gave. Where onboarding did not decide it, true for "
+        "device models reachable only on the home network; false (the default) while no model is chosen",
     )
     inferred_max_charge_power_w: float | None = Field(default=None, description="Highest sustained charge power")
     inferred_max_discharge_power_w: float | None = Field(default=None, description="Highest sustained discharge power")
@@ -191,12 +192,14 @@ class InverterOut(BaseModel):
     )
     embeddable_url: str | None = Field(
         default=None,
-        description="URL to embeddable onboarding form; null until the Connect UI serves this organisation",
+        description="URL to embeddable onboarding form: the Connect UI page of `authorization_url` without "
+        "surrounding chrome, which only the organisation's allowed origins may frame "
+        "(`PUT /org/{org_id}/connect-ui`)",
     )
     authorization_url: str | None = Field(
         default=None,
-        description="Base URL for authorizing with the solarfleet server; null until the Connect UI serves "
-        "this organisation",
+        description="Connect UI address where the end user (re)authorises this device: it connects the device "
+        "again with new credentials (or a new local address). Signed, so only holders of the link reach it.",
     )
     action_needed: bool = Field(
         default=False,

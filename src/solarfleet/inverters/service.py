@@ -15,7 +15,7 @@ from solarfleet.catalogue.models import CloudService, DeviceModel, needs_gateway
 from solarfleet.catalogue.schemas import DeviceTypeOut
 from solarfleet.database import utcnow
 from solarfleet.inverters import derived
-from solarfleet.inverters.models import Inverter, InverterAction
+from solarfleet.inverters.models import REAUTHENTICATE, Inverter, InverterAction
 from solarfleet.inverters.schemas import (
     NEVER,
     ActionOut,
@@ -27,6 +27,7 @@ from solarfleet.inverters.schemas import (
     InverterWritable,
     OwnerOutput,
 )
+from solarfleet.onboarding.links import ConnectLinks
 from solarfleet.users.models import User
 from solarfleet.users.service import scoped_user
 
@@ -119,8 +120,9 @@ def _device_model_out(row: dict[str, Any]) -> DeviceModelOutput:
     )
 
 
-def _fields(row: dict[str, Any], now: datetime) -> dict[str, Any]:
+def _fields(row: dict[str, Any], now: datetime, links: ConnectLinks) -> dict[str, Any]:
     fields = {name: row[name] for name in _STORED_FIELDS}
+    inverter_id = row["id"]
     fields.update(
         device_model=_device_model_out(row),
         owner=OwnerOutput(
@@ -136,15 +138,23 @@ def _fields(row: dict[str, Any], now: datetime) -> dict[str, Any]:
         ),
         inverter_forced_mode_since=row["inverter_forced_mode_since"] or NEVER,
         solar_surplus_w=derived.solar_surplus_w(row["current_solar_production_w"], row["household_consumption_w"]),
-        # The seed's default (false) until a device model is chosen.
-        needs_gateway=row["service_id"] is not None and needs_gateway(row["service_access"]),
+        needs_gateway=_needs_gateway(row),
         action_needed=bool(row["action_needed"]),
+        authorization_url=links.authorization_url(inverter_id),
+        embeddable_url=links.embeddable_url(inverter_id),
     )
     return fields
 
 
+def _needs_gateway(row: dict[str, Any]) -> bool:
+    if row["needs_gateway"] is not None:  # onboarding found out whether solarfleet reaches the device itself
+        return row["needs_gateway"]
+    # Else the device model decides; the seed's default (false) until a model is chosen.
+    return row["service_id"] is not None and needs_gateway(row["service_access"])
+
+
 def list_inverters(
-    session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, include_deleted: bool
+    session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, include_deleted: bool, links: ConnectLinks
 ) -> list[InverterOut]:
     now = utcnow()
     # On the connection, not the session: a read has nothing to autoflush, and the session would put
@@ -153,7 +163,7 @@ def list_inverters(
         _LIST_QUERIES[include_deleted], {"organisation_id": organisation_id, "user_id": user_id}
     )
     keys = tuple(result.keys())
-    inverters = [InverterOut(**_fields(dict(zip(keys, row, strict=True)), now)) for row in result]
+    inverters = [InverterOut(**_fields(dict(zip(keys, row, strict=True)), now, links)) for row in result]
     if not inverters:
         # Only now is scoped_user needed: to tell a user without inverters from an unknown one (404).
         scoped_user(session, organisation_id, user_id, include_deleted)
@@ -165,6 +175,7 @@ def inverter_detail(
     organisation_id: uuid.UUID,
     user_id: uuid.UUID,
     inverter_id: uuid.UUID,
+    links: ConnectLinks,
     include_deleted: bool = False,
 ) -> InverterDetailOut:
     row = session.execute(
@@ -178,10 +189,17 @@ def inverter_detail(
         .where(InverterAction.inverter_id == inverter_id, InverterAction.resolved_at.is_(None))
         .order_by(InverterAction.created_at)
     )
+    fields = _fields(row._asdict(), utcnow(), links)
     return InverterDetailOut(
-        **_fields(row._asdict(), utcnow()),
+        **fields,
         actions=[
-            ActionOut(action=a.action, message=a.message, resolution_link=a.resolution_link, created_at=a.created_at)
+            ActionOut(
+                action=a.action,
+                message=a.message,
+                # Resolved where the customer authorises the device again (derived: follows the configured address).
+                resolution_link=fields["authorization_url"] if a.action == REAUTHENTICATE else a.resolution_link,
+                created_at=a.created_at,
+            )
             for a in actions
         ],
     )
@@ -206,7 +224,7 @@ def owned_inverter(
     return inverter
 
 
-def _check_building(session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, building_id) -> None:
+def check_users_building(session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, building_id) -> None:
     if building_id is None:
         return
     found = session.scalar(
@@ -253,11 +271,11 @@ def _apply(inverter: Inverter, changes: dict[str, Any], now: datetime) -> None:
 
 
 def register_inverter(
-    session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, body: InverterCreate
+    session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, body: InverterCreate, links: ConnectLinks
 ) -> InverterDetailOut:
     scoped_user(session, organisation_id, user_id)
     changes = body.changes()
-    _check_building(session, organisation_id, user_id, changes.get("building_id"))
+    check_users_building(session, organisation_id, user_id, changes.get("building_id"))
     device_model_id = changes.pop("device_model_id", None)
     if device_model_id is not None and session.get(DeviceModel, device_model_id) is None:
         raise FieldError("device_model_id", "not in the catalogue; see GET /catalogue/device-models")
@@ -274,7 +292,7 @@ def register_inverter(
     _check_battery(inverter)
     session.add(inverter)
     session.flush()
-    return inverter_detail(session, organisation_id, user_id, inverter.id)
+    return inverter_detail(session, organisation_id, user_id, inverter.id, links)
 
 
 def update_inverter(
@@ -283,15 +301,16 @@ def update_inverter(
     user_id: uuid.UUID,
     inverter_id: uuid.UUID,
     body: InverterWritable,
+    links: ConnectLinks,
 ) -> InverterDetailOut:
     inverter = owned_inverter(session, organisation_id, user_id, inverter_id)
     changes = body.changes()
     if "building_id" in changes:
-        _check_building(session, organisation_id, user_id, changes["building_id"])
+        check_users_building(session, organisation_id, user_id, changes["building_id"])
     _apply(inverter, changes, utcnow())
     _check_battery(inverter)
     session.flush()
-    return inverter_detail(session, organisation_id, user_id, inverter_id)
+    return inverter_detail(session, organisation_id, user_id, inverter_id, links)
 
 
 def update_device_flags(
@@ -300,6 +319,7 @@ def update_device_flags(
     user_id: uuid.UUID,
     device_id: uuid.UUID,
     body: DeviceFlagsUpdate,
+    links: ConnectLinks,
 ) -> InverterDetailOut:
     inverter = owned_inverter(session, organisation_id, user_id, device_id)
     changes = body.changes()
@@ -309,14 +329,14 @@ def update_device_flags(
         session.add(
             InverterAction(
                 inverter_id=inverter.id,
-                action="reauthenticate",
+                action=REAUTHENTICATE,
                 message="The partner marked the device's credentials as not working; the end user must "
                 "re-authenticate the device.",
             )
         )
     _apply(inverter, changes, utcnow())
     session.flush()
-    return inverter_detail(session, organisation_id, user_id, device_id)
+    return inverter_detail(session, organisation_id, user_id, device_id, links)
 
 
 def delete_inverter(session: Session, organisation_id: uuid.UUID, user_id: uuid.UUID, inverter_id: uuid.UUID) -> None:

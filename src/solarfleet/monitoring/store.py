@@ -38,7 +38,7 @@ from solarfleet.catalogue.models import CloudService, DeviceModel
 from solarfleet.connectors.base import Capabilities
 from solarfleet.credentials_cipher import CredentialsCipher, CredentialsUnreadable
 from solarfleet.database import Database, in_chunks
-from solarfleet.inverters.models import Inverter, InverterAction
+from solarfleet.inverters.models import REAUTHENTICATE, Inverter, InverterAction
 from solarfleet.monitoring.energy import RESOLUTION_SECONDS
 from solarfleet.monitoring.models import DeviceConnection, PollState, ReadingRollup, StoredReading
 from solarfleet.monitoring.statuses import POLLED_LIFECYCLES
@@ -46,7 +46,6 @@ from solarfleet.monitoring.statuses import POLLED_LIFECYCLES
 log = structlog.get_logger(__name__)
 
 LOCKED_RETRIES = 8
-REAUTHENTICATE = "reauthenticate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,7 +324,7 @@ def _ensure_reauthenticate_action(connection: Connection, inverter_id: uuid.UUID
         )
     )
     if not pending:
-        # The Connect UI that resolves this comes with onboarding; until then there is no link to give.
+        # No stored link: responses derive it from the inverter's authorization_url.
         connection.execute(
             insert(InverterAction.__table__),
             [

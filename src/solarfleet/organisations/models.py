@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Uuid
+from sqlalchemy import JSON, ForeignKey, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from solarfleet.database import Base, UTCDateTime, new_id, utcnow
@@ -17,6 +17,8 @@ class Organisation(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Origins allowed to frame the Connect UI's embeddable pages (CSP frame-ancestors); none by default.
+    connect_frame_origins: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class ApiClient(Base):

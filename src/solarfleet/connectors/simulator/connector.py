@@ -6,7 +6,7 @@ one simulated device (monitoring, steering, a SunSpec register image) sees one a
 
 from __future__ import annotations
 
-from solarfleet.connectors.base import Capabilities, Command, Connector, ControlState, Reading
+from solarfleet.connectors.base import Capabilities, Command, Connector, ControlMode, ControlState, Reading
 from solarfleet.connectors.registry import ConnectorContext, ConnectorKind
 from solarfleet.connectors.simulator.clock import SimulationClock
 from solarfleet.connectors.simulator.home import HomeParameters, SimulatedHome
@@ -34,4 +34,4 @@ def _build(parameters: HomeParameters, context: ConnectorContext) -> SimulatorCo
     return SimulatorConnector(context.simulated_home(parameters), context.simulation_clock())
 
 
-KIND = ConnectorKind("simulator", HomeParameters, _build)
+KIND = ConnectorKind("simulator", HomeParameters, _build, frozenset(ControlMode))

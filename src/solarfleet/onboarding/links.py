@@ -1,0 +1,58 @@
+"""The Connect UI's addresses: signed, so that nobody reaches a session or a device's page by guessing.
+
+Every address carries a MAC of what it opens (a session, or an inverter's re-authorisation page)
+under a key derived from the service's token-signing key. Nothing is stored for it, and a leaked
+address opens only what it names. Rotating the signing key invalidates every outstanding address.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import uuid
+from urllib.parse import urlsplit, urlunsplit
+
+CONNECT_PREFIX = "/connect"
+_KEY_LABEL = b"solarfleet connect-ui links v1"
+
+
+class ConnectLinks:
+    def __init__(self, signing_key: bytes, base_url: str) -> None:
+        self._key = hmac.new(signing_key, _KEY_LABEL, hashlib.sha256).digest()
+        self.base_url = base_url.rstrip("/")
+
+    def mac(self, purpose: str, subject: uuid.UUID) -> str:
+        digest = hmac.new(self._key, f"{purpose}:{subject}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+
+    def verify(self, purpose: str, subject: uuid.UUID, mac: str) -> bool:
+        return hmac.compare_digest(self.mac(purpose, subject), mac)
+
+    def session_path(self, session_id: uuid.UUID) -> str:
+        return f"{CONNECT_PREFIX}/s/{session_id}/{self.mac('session', session_id)}"
+
+    def session_url(self, session_id: uuid.UUID) -> str:
+        return self.base_url + self.session_path(session_id)
+
+    def device_path(self, inverter_id: uuid.UUID) -> str:
+        return f"{CONNECT_PREFIX}/d/{inverter_id}/{self.mac('device', inverter_id)}"
+
+    def authorization_url(self, inverter_id: uuid.UUID) -> str:
+        return self.base_url + self.device_path(inverter_id)
+
+    def embeddable_url(self, inverter_id: uuid.UUID) -> str:
+        return self.base_url + self.device_path(inverter_id) + "/embed"
+
+
+def with_session_id(url: str, session_id: uuid.UUID) -> str:
+    """The partner's return address with `session_id` appended to its query, everything else byte for byte
+    as given (its own query is not re-encoded)."""
+    parts = urlsplit(url)
+    query = f"{parts.query}&session_id={session_id}" if parts.query else f"session_id={session_id}"
+    return urlunsplit(parts._replace(query=query))
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
