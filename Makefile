@@ -19,7 +19,9 @@ $(STAMP): pyproject.toml uv.lock
 run: setup
 	$(VENV)/bin/solarfleet demo
 
+# Browser tests need Debian's chromium; ensure-chromium installs it where it can and never fails (they skip without it).
 test: setup
+	@bash scripts/ensure-chromium
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && exit 0 || exit $$rc
 

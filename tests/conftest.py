@@ -31,6 +31,8 @@ from solarfleet.organisations.service import create_organisation
 POSTGRES_URL = os.environ.get("SOLARFLEET_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 CATALOGUE_TABLES = {"cloud_services", "device_models"}
 BASE = "/api/partners/v2.0"
+# Browser-test fixtures (chromium_path, browser, page, screenshots); see browser.py.
+pytest_plugins = ["browser"]
 
 
 @pytest.fixture(scope="session")
