@@ -10,9 +10,11 @@ sends all of these requests at A's data, in an order and with A's ids drawn per 
 - A's building id in the body of B's inverter registration or update: 422;
 - a lookup of A's external user id: B's own user with that external id, else 404;
 - a copy of A's user (same email and external id) in B's organisation: 201, as uniqueness is per
-  organisation (409 only when B itself already has that email or external id).
+  organisation (409 only when B itself already has that email or external id);
+- A's onboarding session read by B (its path carries no organisation): 404; a session B starts for
+  A's user: 422 on `user_id`.
 
-Afterwards every GET of A's (lists and details, with deleted rows) answers exactly as before, no
+Afterwards every GET of A's (lists, details with deleted rows, onboarding sessions) answers exactly as before, no
 response B received contains any of A's ids, and none of B's lists contains one of A's ids.
 """
 
@@ -26,7 +28,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import Partner, make_partner
+from conftest import BASE, Partner, make_partner
 from solarfleet.buildings.schemas import PropertyType
 from solarfleet.inverters.schemas import BatteryPolicy
 from solarfleet.prices.zones import PriceZone
@@ -142,6 +144,7 @@ class Org:
     users: list[dict[str, Any]] = field(default_factory=list)  # id, email, external, deleted
     buildings: list[dict[str, Any]] = field(default_factory=list)  # id, user, deleted
     inverters: list[dict[str, Any]] = field(default_factory=list)  # id, user, deleted, building
+    sessions: list[str] = field(default_factory=list)  # onboarding session ids
 
     @property
     def ids(self) -> set[str]:
@@ -150,6 +153,7 @@ class Org:
             | {u["id"] for u in self.users}
             | {b["id"] for b in self.buildings}
             | {i["id"] for i in self.inverters}
+            | set(self.sessions)
         )
 
     def live_users(self) -> list[dict[str, Any]]:
@@ -195,6 +199,9 @@ def populate(client: TestClient, partner: Partner, prefix: str, specs: list[dict
             if deleted and not in_use:
                 _send(client, partner, "DELETE", f"{base}/buildings/{building['id']}", expected=204)
                 building["deleted"] = True
+        session = client.post(f"{BASE}/device-onboarding", json=_onboarding(user["id"]), headers=partner.headers)
+        assert session.status_code == 201, session.text
+        org.sessions.append(session.json()["id"])
         if spec["deleted"]:
             _send(client, partner, "DELETE", base, expected=204)
             record["deleted"] = True
@@ -203,6 +210,10 @@ def populate(client: TestClient, partner: Partner, prefix: str, specs: list[dict
         org.buildings += buildings
         org.inverters += inverters
     return org
+
+
+def _onboarding(user_id: str) -> dict[str, Any]:
+    return {"user_id": user_id, "language": "en", "price_zone_default": "AT", **RETURN_URLS}
 
 
 def snapshot(client: TestClient, org: Org) -> dict[str, tuple[int, Any]]:
@@ -223,6 +234,9 @@ def snapshot(client: TestClient, org: Org) -> dict[str, tuple[int, Any]]:
     for path in paths:
         response = _send(client, org.partner, "GET", path)
         shots[path] = (response.status_code, response.json())
+    for session_id in org.sessions:
+        response = client.get(f"{BASE}/device-onboarding/{session_id}", headers=org.partner.headers)
+        shots[session_id] = (response.status_code, response.json())
     return shots
 
 
@@ -232,6 +246,7 @@ def snapshot(client: TestClient, org: Org) -> dict[str, tuple[int, Any]]:
 # scoping answers before the trade is looked up.
 TOMORROW = date.today() + timedelta(days=1)
 TRADE_ID = "0b1e5a4e-6f0c-4d43-9d7e-3b7f3c2a9e11"
+RETURN_URLS = {"success_url": "https://partner.example/ok", "cancel_url": "https://partner.example/cancel"}
 # (method, path template, valid body): a body the route would accept, so only the scoping stops it.
 ROUTES = [
     ("GET", "/users", None),
@@ -268,6 +283,9 @@ ROUTES = [
     ("PATCH", "/trading/dayahead/prices", {"date": TOMORROW.isoformat(), "price_zone": "SE_3", "prices": [50.0] * 96}),
     ("GET", f"/trading/dayahead/load-curves?date={TOMORROW}", None),
     ("POST", "/trading/dayahead/load-curve-confirmation", {"trade_id": TRADE_ID, "accepted": True}),
+    ("POST", "/users/{user}/inverters/{inverter}/auth_session", RETURN_URLS),
+    ("GET", "/connect-ui", None),
+    ("PUT", "/connect-ui", {"allowed_frame_origins": ["https://intruder.example"]}),
 ]
 ID_ROUTES = [route for route in ROUTES if "{user}" in route[1]]
 CHILD_ROUTES = [route for route in ROUTES if "{building}" in route[1] or "{inverter}" in route[1]]
@@ -355,6 +373,13 @@ class Intruder:
         if own:
             assert response.json()["id"] in {u["id"] for u in own}
 
+    def foreign_session(self, _route) -> None:
+        """A's onboarding session read with B's token, and a session B starts for A's user."""
+        session_id = self.draw(st.sampled_from(self.a.sessions))
+        self.send("GET", f"{BASE}/device-onboarding/{session_id}", None, 404)
+        user = self.draw(st.sampled_from(self.a.users))
+        self.send("POST", f"{BASE}/device-onboarding", _onboarding(user["id"]), 422)
+
     def clone_user(self, _route) -> None:
         """A's email and external id are free in B's organisation, unless B took them itself."""
         original = self.draw(st.sampled_from(self.a.users))
@@ -379,7 +404,7 @@ PLAN = (
     [("foreign_org", route) for route in ROUTES]
     + [("foreign_user", route) for route in ID_ROUTES]
     + [("foreign_child", route) for route in CHILD_ROUTES]
-    + [("foreign_building_in_body", None), ("external_id", None), ("clone_user", None)] * 2
+    + [("foreign_building_in_body", None), ("external_id", None), ("clone_user", None), ("foreign_session", None)] * 2
 )
 
 

@@ -85,8 +85,8 @@ def _logged_path(scope) -> str:
 
 def _security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """The defaults a response has not set itself. A page with its own CSP governs its framing by
-    `frame-ancestors` (the Connect UI's embeddable pages allow their organisation's origins), so it gets no
-    X-Frame-Options, which could only forbid every origin."""
+    `frame-ancestors` (the Connect UI's embeddable pages allow their organisation's origins) and sets
+    X-Frame-Options itself where it forbids framing; the default could only forbid every origin."""
     present = {name.lower() for name, _ in headers}
     wanted = SECURITY_HEADERS
     if b"content-security-policy" in present:

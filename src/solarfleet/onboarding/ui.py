@@ -115,7 +115,10 @@ class Page:
     def __init__(self, language: str, embedded: bool, form_targets: list[str], frame_ancestors: list[str]) -> None:
         self.language = shown_language(language)
         self.embedded = embedded
-        self.policy = _csp(form_targets, frame_ancestors if embedded else [])
+        ancestors = frame_ancestors if embedded else []
+        self.policy = _csp(form_targets, ancestors)
+        # For browsers that know X-Frame-Options only; it cannot name origins, so framed pages go without.
+        self.frame_options = None if ancestors else "DENY"
 
     def render(self, template: str, status_code: int = 200, headers: dict[str, str] | None = None, **context) -> Any:
         html = (
@@ -129,6 +132,8 @@ class Page:
 
     def secure(self, response: Response) -> Response:
         response.headers["content-security-policy"] = self.policy
+        if self.frame_options:
+            response.headers["x-frame-options"] = self.frame_options
         response.headers["cache-control"] = "no-store"
         return response
 
