@@ -15,9 +15,13 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from solarfleet.credentials_cipher import CredentialsCipher, CredentialsUnreadable
+from solarfleet.credentials_rotation import reencrypt_credentials
+from solarfleet.database import utcnow
 from solarfleet.inverters.models import Inverter
 from solarfleet.monitoring.models import DeviceConnection
-from solarfleet.monitoring.store import add_device_connection, reencrypt_device_credentials
+from solarfleet.monitoring.store import add_device_connection
+from solarfleet.onboarding.models import OnboardingSession
+from solarfleet.onboarding.service import reauthentication_session
 from solarfleet.organisations.service import create_organisation
 from solarfleet.users.models import User
 from test_cli import Cli, _base_env, _flat, _sqlite_cli
@@ -114,7 +118,7 @@ def test_reencrypting_puts_every_row_under_the_first_key_in_batches(database):
     ids = add_connections(database, OLD, 7) + add_connections(database, ROTATED, 1)
     calls = []
 
-    result = reencrypt_device_credentials(database, ROTATED, progress=lambda *call: calls.append(call), batch=3)
+    result = reencrypt_credentials(database, ROTATED, progress=lambda *call: calls.append(call), batch=3)
 
     assert result.rotated == 8
     assert result.unreadable == []
@@ -134,7 +138,7 @@ def test_a_row_no_key_reads_is_reported_and_left_as_it_was(database):
     [lost] = add_connections(database, UNKNOWN, 1)
     before = stored(database)
 
-    result = reencrypt_device_credentials(database, ROTATED, batch=2)
+    result = reencrypt_credentials(database, ROTATED, batch=2)
 
     assert result.rotated == 5
     assert result.unreadable == [lost]
@@ -145,9 +149,28 @@ def test_a_row_no_key_reads_is_reported_and_left_as_it_was(database):
         assert NEW_ONLY.decrypt(after[inverter_id].encode()) == settings_of(number)
 
 
+def test_credentials_waiting_in_a_connect_ui_session_are_reencrypted_too(database):
+    [inverter_id] = add_connections(database, OLD, 1)
+    with database.session() as session:
+        inverter = session.get(Inverter, inverter_id)
+        waiting = reauthentication_session(session, inverter, utcnow())
+        waiting.pending_settings_ciphertext = OLD.encrypt(settings_of(1)).decode()
+        idle = reauthentication_session(session, inverter, utcnow())  # nothing typed yet: nothing to rotate
+        waiting_id, idle_id = waiting.id, idle.id
+
+    result = reencrypt_credentials(database, ROTATED)
+
+    assert (result.rotated, result.unreadable) == (2, [])
+    with database.session(write=False) as session:
+        rotated = session.get(OnboardingSession, waiting_id).pending_settings_ciphertext
+        assert session.get(OnboardingSession, idle_id).pending_settings_ciphertext is None
+    assert NEW_ONLY.decrypt(rotated.encode()) == settings_of(1)
+    assert_no_clear_text([rotated])
+
+
 def test_reencrypting_no_rows_reports_nothing(database):
     calls = []
-    result = reencrypt_device_credentials(database, ROTATED, progress=lambda *call: calls.append(call))
+    result = reencrypt_credentials(database, ROTATED, progress=lambda *call: calls.append(call))
     assert (result.rotated, result.unreadable, calls) == (0, [], [])
 
 

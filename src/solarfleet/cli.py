@@ -273,7 +273,8 @@ UNREADABLE_IDS_SHOWN = 10
 
 @credentials_app.command("rotate")
 def credentials_rotate() -> None:
-    """Re-encrypt every device's stored credentials under the first key of SOLARFLEET_ENCRYPTION_KEYS.
+    """Re-encrypt all stored device credentials (connections, and Connect UI sessions awaiting their check)
+    under the first key of SOLARFLEET_ENCRYPTION_KEYS.
 
     To change the key: put a new Fernet key first in SOLARFLEET_ENCRYPTION_KEYS and keep the old keys after
     it, comma-separated (without SOLARFLEET_ENCRYPTION_KEYS the old key is the one in the state directory's
@@ -281,7 +282,7 @@ def credentials_rotate() -> None:
     run `solarfleet credentials rotate`. Once it has re-encrypted every row, the old keys may be removed.
     """
     from solarfleet.credentials_cipher import CredentialsCipher
-    from solarfleet.monitoring.store import reencrypt_device_credentials
+    from solarfleet.credentials_rotation import reencrypt_credentials
 
     try:
         cipher = CredentialsCipher(get_settings().fernet_keys())
@@ -290,17 +291,18 @@ def credentials_rotate() -> None:
     database = _migrated_database()
     with _progress("device credentials") as progress:
         task = progress.add_task("rotate", total=None)
-        result = reencrypt_device_credentials(
+        result = reencrypt_credentials(
             database, cipher, progress=lambda done, total: progress.update(task, completed=done, total=total)
         )
     console.print(f"{result.rotated} device credentials re-encrypted under the first key")
     if result.unreadable:
-        shown = ", ".join(str(inverter_id) for inverter_id in result.unreadable[:UNREADABLE_IDS_SHOWN])
+        shown = ", ".join(str(row_id) for row_id in result.unreadable[:UNREADABLE_IDS_SHOWN])
         more = len(result.unreadable) - UNREADABLE_IDS_SHOWN
         raise _fail(
             f"{len(result.unreadable)} device credentials could not be decrypted with any configured key and were "
-            f"left as they were (inverters {shown}{f' and {more} more' if more > 0 else ''}); put the old key back "
-            "in SOLARFLEET_ENCRYPTION_KEYS after the new one and run `solarfleet credentials rotate` again"
+            f"left as they were (inverter or onboarding session ids {shown}{f' and {more} more' if more > 0 else ''}); "
+            "put the old key back in SOLARFLEET_ENCRYPTION_KEYS after the new one and run "
+            "`solarfleet credentials rotate` again"
         )
 
 

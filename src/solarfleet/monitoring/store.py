@@ -36,7 +36,7 @@ from sqlalchemy.exc import OperationalError
 
 from solarfleet.catalogue.models import CloudService, DeviceModel
 from solarfleet.connectors.base import Capabilities
-from solarfleet.credentials_cipher import CredentialsCipher, CredentialsUnreadable
+from solarfleet.credentials_cipher import CredentialsCipher
 from solarfleet.database import Database, in_chunks
 from solarfleet.inverters.models import REAUTHENTICATE, Inverter, InverterAction
 from solarfleet.monitoring.energy import RESOLUTION_SECONDS
@@ -472,66 +472,3 @@ def connector_of_model(session, device_model_id: uuid.UUID) -> str:
         .join(DeviceModel, DeviceModel.cloud_service_id == CloudService.id)
         .where(DeviceModel.id == device_model_id)
     )
-
-
-# -- encryption key rotation -----------------------------------------------------------------------
-
-ROTATION_BATCH = 500
-
-
-@dataclass(slots=True)
-class CredentialRotation:
-    """What re-encrypting the device credentials did."""
-
-    rotated: int = 0
-    unreadable: list[uuid.UUID] = field(default_factory=list)  # no configured key reads them: left as they were
-
-
-def reencrypt_device_credentials(
-    database: Database,
-    cipher: CredentialsCipher,
-    progress: Callable[[int, int], None] | None = None,
-    batch: int = ROTATION_BATCH,
-) -> CredentialRotation:
-    """Re-encrypt every device's connector settings under the cipher's first key, so the keys after it
-    can be dropped. Rows no configured key decrypts are left byte for byte as they were and listed.
-    `progress(done, total)` follows the rows.
-
-    One transaction per batch, paged by inverter id rather than by offset: a large fleet is never
-    locked for long, and each page starts where the last ended however many rows were rewritten.
-    Rotating a row twice does no harm, so an interrupted run is simply run again."""
-    table = DeviceConnection.__table__
-    with database.engine.connect() as connection:
-        total = connection.scalar(select(func.count()).select_from(table))
-    result = CredentialRotation()
-    done = 0
-    after: uuid.UUID | None = None
-    while True:
-        query = select(table.c.inverter_id, table.c.settings_ciphertext).order_by(table.c.inverter_id).limit(batch)
-        if after is not None:
-            query = query.where(table.c.inverter_id > after)
-        with database.engine.execution_options(solarfleet_write=True).begin() as connection:
-            # Locked until the batch commits, so settings changed meanwhile are not overwritten (PostgreSQL;
-            # SQLite's write transaction excludes other writers anyway).
-            rows = connection.execute(query.with_for_update()).all()
-            if not rows:
-                break
-            rotated = []
-            for inverter_id, ciphertext in rows:
-                try:
-                    rotated.append({"device": inverter_id, "ciphertext": cipher.rotate(ciphertext.encode()).decode()})
-                except CredentialsUnreadable:
-                    result.unreadable.append(inverter_id)
-            if rotated:
-                connection.execute(
-                    update(table)
-                    .where(table.c.inverter_id == bindparam("device"))
-                    .values(settings_ciphertext=bindparam("ciphertext")),
-                    rotated,
-                )
-        result.rotated += len(rotated)
-        done += len(rows)
-        after = rows[-1].inverter_id
-        if progress is not None:
-            progress(done, total)
-    return result
