@@ -401,6 +401,12 @@ def demo(
 
     base = f"http://{host}:{port}"
     pick_access_field = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])'"
+    pick_first_id = "python3 -c 'import json,sys; print(json.load(sys.stdin)[0][\"id\"])'"
+    # The user id breaks out of the single quotes so that the shell fills it in.
+    session_body = (
+        '{"user_id": "\'$USER_ID\'", "language": "en", "price_zone_default": "AT", '
+        f'"success_url": "{base}/api/partners/v2.0/docs", "cancel_url": "{base}/api/partners/v2.0/docs"}}'
+    )
     console.rule("solarfleet demo: a fresh API client (earlier demo clients are revoked)")
     # Plain lines, never wrapped, so they can be copied into a shell as they are.
     for line in (
@@ -410,6 +416,11 @@ def demo(
         f"TOKEN=$(curl -s -u $CLIENT_ID:$CLIENT_SECRET -d grant_type=client_credentials "
         f"{base}/oauth2/token/ | {pick_access_field})",
         f'curl -s -H "Authorization: Bearer $TOKEN" {base}/api/partners/v2.0/org/$ORG_ID/users',
+        "# the Connect UI: a session for the first demo user; open its authentication_url in a browser",
+        f'USER_ID=$(curl -s -H "Authorization: Bearer $TOKEN" {base}/api/partners/v2.0/org/$ORG_ID/users | '
+        f"{pick_first_id})",
+        f'curl -s -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" -d \'{session_body}\' '
+        f"{base}/api/partners/v2.0/device-onboarding",
     ):
         console.print(line, soft_wrap=True, highlight=False, markup=False)
     console.print(f"credentials also in {credentials_file}", soft_wrap=True, highlight=False)
