@@ -353,6 +353,18 @@ def test_the_embeddable_page_may_be_framed_by_the_organisations_origins_only(cli
     assert hosted.headers["x-frame-options"] == "DENY"
 
 
+def test_an_international_return_address_is_named_in_ascii_in_the_policy(client, partner, user):
+    success = "https://bücher.example/zurück?x=ä"
+    session = start_onboarding(client, partner, user["id"], success_url=success)
+    assert session["success_url"] == success  # stored and returned as given
+    page = Walker(client, session["authentication_url"]).open()
+    assert page.status_code == 200
+    assert (
+        "form-action 'self' https://xn--bcher-kva.example https://partner.example"
+        in page.headers["content-security-policy"]
+    )
+
+
 def test_cancel_returns_to_the_cancel_url_with_the_session_id(client, partner, user):
     session = start_onboarding(client, partner, user["id"])
     walker = Walker(client, session["authentication_url"])

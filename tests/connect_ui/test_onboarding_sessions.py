@@ -79,6 +79,8 @@ def test_invalid_sessions_name_the_field(client, partner, user, other_partner):
         ({"success_url": "https://user:pass@partner.example/"}, "success_url"),
         ({"success_url": "https://partner.example/a b"}, "success_url"),
         ({"success_url": "https://partner.example:99999/"}, "success_url"),
+        ({"success_url": "https://partner.example;script-src:*/"}, "success_url"),
+        ({"success_url": "https://[::1/"}, "success_url"),
         ({"cancel_url": "https://partner.example/" + "x" * 8000}, "cancel_url"),
         ({"cancel_url": None}, "cancel_url"),
         ({"building_id": "6f7d3a52-0c2e-4f7e-9a55-0e0a1f0b3c11"}, "building_id"),
@@ -134,6 +136,10 @@ def test_a_reauthentication_session_points_at_the_inverter(client, partner, user
             ["https://app.partner.example", "http://localhost:3000"],
         ),
         (["https://APP.partner.example:443"], ["https://app.partner.example:443"]),
+        (
+            ["https://bücher.example", "http://[FD00::1]:8080"],
+            ["https://xn--bcher-kva.example", "http://[fd00::1]:8080"],
+        ),
         ([], []),
     ],
 )

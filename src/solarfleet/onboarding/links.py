@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
+import re
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
@@ -53,6 +55,34 @@ def with_session_id(url: str, session_id: uuid.UUID) -> str:
     return urlunsplit(parts._replace(query=query))
 
 
+_HOST_NAME = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?")
+
+
 def origin_of(url: str) -> str:
+    """The http(s) origin of an address, in ASCII (an international host name in its IDNA form), as a
+    Content-Security-Policy names it; ValueError for anything that is not a plain scheme, host and port,
+    so that no address can smuggle text into a policy header."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an absolute http:// or https:// address with a host")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("has an invalid port") from None
+    return f"{parts.scheme}://{_ascii_host(parts.hostname)}" + (f":{port}" if port is not None else "")
+
+
+def _ascii_host(host: str) -> str:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if address is not None:
+        return f"[{address}]" if address.version == 6 else str(address)
+    try:
+        name = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError("has an invalid host name") from None
+    if len(name) > 253 or not _HOST_NAME.fullmatch(name):
+        raise ValueError("has an invalid host name")
+    return name

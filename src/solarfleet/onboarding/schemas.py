@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from solarfleet.api.fields import InputModel
+from solarfleet.onboarding.links import origin_of
 from solarfleet.prices.zones import PriceZone
 
 MAX_RETURN_URL = 8000
@@ -43,16 +44,9 @@ def _return_url(value: str) -> str:
     if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in value):
         raise ValueError("must not contain blanks or control characters")
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https"):
-        raise ValueError("must be an absolute http:// or https:// address")
-    if not parts.hostname:
-        raise ValueError("must name a host")
     if parts.username is not None or parts.password is not None:
         raise ValueError("must not carry a user name or password")
-    try:
-        parts.port  # noqa: B018 - urlsplit checks the port only when asked
-    except ValueError:
-        raise ValueError("has an invalid port") from None
+    origin_of(value)  # a plain scheme, host and port: the pages' policies name it
     return value
 
 
@@ -65,16 +59,9 @@ ReturnUrl = Annotated[
 
 def _origin(value: str) -> str:
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http:// or https:// origin")
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
         raise ValueError("must be an origin only (scheme, host and port), without path, query or user")
-    try:
-        port = parts.port
-    except ValueError:
-        raise ValueError("has an invalid port") from None
-    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
-    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
+    return origin_of(value)
 
 
 FrameOrigin = Annotated[str, Field(max_length=300, examples=["https://app.partner.example"]), AfterValidator(_origin)]
