@@ -17,6 +17,7 @@ from solarfleet.connectors.simulator.clock import SimulationClock
 from solarfleet.database import Database
 from solarfleet.inference.service import run_inference
 from solarfleet.monitoring.pipeline import MonitoringWorker
+from solarfleet.onboarding.flow import forget_expired_details
 from solarfleet.prices.curve import PriceCurve
 from solarfleet.prices.entsoe import DayAheadFetcher, EntsoeClient
 from solarfleet.prices.store import store_curves
@@ -62,7 +63,8 @@ async def run_fleet(worker: MonitoringWorker, stop: asyncio.Event, fetcher: DayA
 
 async def _daily_jobs(database: Database, clock: SimulationClock, stop: asyncio.Event) -> None:
     """Yesterday's savings, forecast errors and optimisation scores, then the inference from the last 30
-    days' readings, once a day (`next_daily_run`)."""
+    days' readings and forgetting what customers typed into expired Connect UI sessions, once a day
+    (`next_daily_run`)."""
     while not stop.is_set():
         due = next_daily_run(clock.now())
         while not stop.is_set() and clock.now() < due:
@@ -71,8 +73,12 @@ async def _daily_jobs(database: Database, clock: SimulationClock, stop: asyncio.
                 await asyncio.wait_for(stop.wait(), timeout=max(clock.wall_seconds(timedelta(seconds=wait)), 0.05))
         if stop.is_set():
             return
-        for job, command in ((run_daily, "savings compute"), (run_inference, "inference run")):
+        for job, advice in (
+            (run_daily, "or now with `solarfleet savings compute`"),
+            (run_inference, "or now with `solarfleet inference run`"),
+            (forget_expired_details, "nothing is lost meanwhile"),
+        ):
             try:
                 await asyncio.to_thread(job, database, clock.now())
             except Exception:
-                log.exception(f"a daily job failed; it runs again tomorrow, or now with `solarfleet {command}`")
+                log.exception(f"a daily job failed; it runs again tomorrow, {advice}")

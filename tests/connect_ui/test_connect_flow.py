@@ -24,6 +24,7 @@ from solarfleet.database import utcnow
 from solarfleet.inverters.models import InverterAction
 from solarfleet.monitoring.models import DeviceConnection, PollState
 from solarfleet.monitoring.pipeline import MonitoringWorker
+from solarfleet.onboarding.flow import forget_expired_details
 from solarfleet.onboarding.models import OnboardingSession
 from stand_ins.fronius import FroniusStandIn
 from stand_ins.solaredge import SolarEdgeStandIn, StandInSite
@@ -389,6 +390,30 @@ def test_expired_and_unknown_links_show_clear_pages(client, partner, user, datab
     assert unknown.status_code == 404
     tampered = re.sub(r"/[^/]+$", "/" + "B" * 22, Walker(client, session["authentication_url"]).start)
     assert client.get(tampered).status_code == 404
+
+
+def test_details_typed_into_a_session_that_expired_are_forgotten(client, partner, user, database):
+    expired = Walker(client, start_onboarding(client, partner, user["id"])["authentication_url"])
+    expired.open()
+    expired.choose("solarfleet Simulator")
+    expired.post("connection", pv_kwp="5", battery_kwh="")
+    live = Walker(client, start_onboarding(client, partner, user["id"])["authentication_url"])
+    live.open()
+    live.choose("solarfleet Simulator")
+    live.post("connection", pv_kwp="6", battery_kwh="")
+    with database.session() as db:
+        db.execute(
+            update(OnboardingSession)
+            .where(OnboardingSession.id == uuid.UUID(expired.base.split("/")[3]))
+            .values(expires_at=utcnow() - timedelta(minutes=1))
+        )
+
+    assert forget_expired_details(database, utcnow()) == 1
+
+    with database.session(write=False) as db:
+        kept = dict(db.execute(select(OnboardingSession.id, OnboardingSession.pending_settings_ciphertext)).all())
+    assert kept[uuid.UUID(expired.base.split("/")[3])] is None
+    assert kept[uuid.UUID(live.base.split("/")[3])] is not None
 
 
 def test_the_session_language_is_spoken_and_others_fall_back_to_english(client, partner, user):

@@ -313,3 +313,14 @@ def device_link_session(
     if inverter is None:
         return None
     return reauthentication_session(session, inverter, now, language, embedded=embedded)
+
+
+def forget_expired_details(database: Database, now: datetime) -> int:
+    """Drop the connection details customers typed into sessions that expired unfinished: they were kept
+    (encrypted) only for the check that never came."""
+    with database.session() as session:
+        return session.execute(
+            update(OnboardingSession)
+            .where(OnboardingSession.expires_at <= now, OnboardingSession.pending_settings_ciphertext.is_not(None))
+            .values(pending_settings_ciphertext=None, updated_at=now)
+        ).rowcount
