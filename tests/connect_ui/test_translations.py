@@ -55,7 +55,7 @@ def _where(msgids: list[str]) -> str:
 def test_extraction_finds_the_texts_of_templates_and_python():
     texts = extracted_texts()
     assert "Cancel" in texts  # templates/_cancel.html
-    assert "This link works until %(when)s." in texts  # newstyle gettext with a variable
+    assert "This link works until the end of %(day)s." in texts  # newstyle gettext with a variable
     assert "API key" in texts  # N_ in connection_forms.py, shown as _(field.label)
     assert "This field is required." in texts  # N_ in flow.py, shown as _(errors[...])
     assert "your battery's state of charge" in texts  # N_ in ui.py, shown as _(item)
@@ -98,14 +98,14 @@ def test_translations_keep_the_placeholders():
 def test_german_is_served_at_runtime_and_other_languages_fall_back_to_english():
     german = translations("de")
     assert german.gettext("Cancel") == "Abbrechen"
-    assert german.gettext("This link works until %(when)s.") == "Dieser Link ist bis %(when)s gültig."
+    assert german.gettext("This link works until the end of %(day)s.") == "Dieser Link ist bis einschließlich %(day)s gültig."
     catalogue = german_catalogue()
     assert {msgid: german.gettext(msgid) for msgid in extracted_texts()} == {
         msgid: catalogue[msgid].string for msgid in extracted_texts()
     }
     swedish = translations("sv")
     assert swedish.gettext("Cancel") == "Cancel"
-    assert swedish.gettext("This link works until %(when)s.") == "This link works until %(when)s."
+    assert swedish.gettext("This link works until the end of %(day)s.") == "This link works until the end of %(day)s."
 
 
 def test_a_page_renders_in_german():

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hmac
 import uuid
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
+from babel.dates import format_date
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -224,8 +225,10 @@ Form = Annotated[dict[str, str], Depends(_form)]
 
 
 def _expiry_text(row: OnboardingSession, language: str) -> str:
+    """The last local day the link works on (it expires at that day's end: midnight would read as the next)."""
     zone = ZoneInfo(ZONES[PriceZone(row.price_zone)].location.timezone)
-    return format_datetime(row.expires_at, "medium", tzinfo=zone, locale=language)
+    last_day = (row.expires_at - timedelta(microseconds=1)).astimezone(zone).date()
+    return format_date(last_day, "full", locale=language)
 
 
 def _next_step(customer: Customer) -> str:
