@@ -98,7 +98,8 @@ def test_translations_keep_the_placeholders():
 def test_german_is_served_at_runtime_and_other_languages_fall_back_to_english():
     german = translations("de")
     assert german.gettext("Cancel") == "Abbrechen"
-    assert german.gettext("This link works until the end of %(day)s.") == "Dieser Link ist bis einschließlich %(day)s gültig."
+    until = german.gettext("This link works until the end of %(day)s.")
+    assert until == "Dieser Link ist bis einschließlich %(day)s gültig."
     catalogue = german_catalogue()
     assert {msgid: german.gettext(msgid) for msgid in extracted_texts()} == {
         msgid: catalogue[msgid].string for msgid in extracted_texts()
