@@ -76,6 +76,9 @@ FAILURE_MESSAGES = {
     CheckFailure.FAILED: N_("The check failed. Please try again."),
     CheckFailure.INTERRUPTED: N_("The check did not finish. Please try again."),
 }
+DETAILS_AT_FAULT = frozenset(
+    {CheckFailure.CREDENTIALS_REJECTED, CheckFailure.UNEXPECTED_ANSWER, CheckFailure.INVALID_SETTINGS}
+)
 LOCAL_UNREACHABLE_MESSAGE = N_(
     "solarfleet could not reach the inverter at this address. If the address is right and the inverter is "
     "reachable only inside your home network, connect it through a gateway in your home."
@@ -310,12 +313,13 @@ def _connection_context(customer: Customer) -> dict[str, Any]:
 
 
 @router.get("/s/{session_id}/{mac}/connection")
-def connection_page(customer: CurrentCustomer) -> Response:
+def connection_page(request: Request, customer: CurrentCustomer) -> Response:
     if customer.row.device_model_id is None:
         return customer.page.redirect(customer.url("model"))
     context = _connection_context(customer)
-    defaults = {f.name: f.default for f in context["form"].fields}
-    return customer.render("connection.html", step="connection", values=defaults, errors={}, **context)
+    cipher = request.app.state.credentials_cipher
+    values = flow.known_values(customer.db, cipher, customer.row, context["form"])
+    return customer.render("connection.html", step="connection", values=values, errors={}, **context)
 
 
 @router.post("/s/{session_id}/{mac}/connection")
@@ -400,27 +404,40 @@ def _check_context(customer: Customer) -> dict[str, Any]:
         "message": message,
         "detail": row.check_detail,
         "gateway_possible": failure is CheckFailure.UNREACHABLE and local,
+        # Trying the same details again helps only where the device, not the details, may be at fault.
+        "details_wrong": failure in DETAILS_AT_FAULT,
         "model": choice.model if choice else None,
     }
 
 
+def _customer_or_end(session_id: uuid.UUID, mac: str, session: DbSession, links: ConnectLinks) -> Customer | str:
+    """The open session, or, where it was completed meanwhile (a fast device is read before its check
+    page loads), the address of its end; an unusable session's page is raised as for any step."""
+    try:
+        return customer(session_id, mac, session, links)
+    except Unavailable:
+        row = session.get(OnboardingSession, session_id)
+        if row is not None and row.state == STATE_COMPLETED and links.verify("session", session_id, mac):
+            return f"{links.session_path(session_id)}/done"
+        raise
+
+
 @router.get("/s/{session_id}/{mac}/check")
-def check_page(customer: CurrentCustomer) -> Response:
-    if customer.row.state != STATE_CHECKING and customer.row.check_error is None:
-        return customer.page.redirect(customer.url(_next_step(customer)))
-    return customer.render("check.html", step="check", **_check_context(customer))
+def check_page(session_id: uuid.UUID, mac: str, session: DbSession, links: Links) -> Response:
+    found = _customer_or_end(session_id, mac, session, links)
+    if isinstance(found, str):
+        return RedirectResponse(found, status_code=303)
+    if found.row.state != STATE_CHECKING and found.row.check_error is None:
+        return found.page.redirect(found.url(_next_step(found)))
+    return found.render("check.html", step="check", **_check_context(found))
 
 
 @router.get("/s/{session_id}/{mac}/check/status")
 def check_status(session_id: uuid.UUID, mac: str, session: DbSession, links: Links) -> Response:
     """The check's progress for the page's htmx poll; once connected, htmx is sent on to the end."""
-    try:
-        found = customer(session_id, mac, session, links)
-    except Unavailable as unavailable:
-        row = session.get(OnboardingSession, session_id)
-        if row is not None and row.state == STATE_COMPLETED and links.verify("session", session_id, mac):
-            return Response(status_code=204, headers={"HX-Redirect": f"{links.session_path(session_id)}/done"})
-        return unavailable.response
+    found = _customer_or_end(session_id, mac, session, links)
+    if isinstance(found, str):
+        return Response(status_code=204, headers={"HX-Redirect": found})
     return found.render("_check_status.html", **_check_context(found))
 
 
