@@ -239,6 +239,8 @@ def test_reauthentication_after_rejected_credentials_reconnects_the_same_inverte
     walker = Walker(client, started["authentication_url"])
     walker.open()
     assert "/connection" in str(walker.page.url)  # the model is known: straight to the credentials
+    assert f'name="site_id" type="text" value="{SITE}"' in walker.page.text  # kept; only the key is asked again
+    assert 'name="api_key" type="password" value=""' in walker.page.text
     walker.post("connection", api_key=NEW_KEY, site_id=str(SITE))
     walker.consent()
     assert walker.wait().status_code == 204

@@ -110,6 +110,25 @@ def form_context(session: Session, row: OnboardingSession, solaredge_api_url: st
     return FormContext(zone, location.latitude, location.longitude, solaredge_api_url)
 
 
+def known_values(session: Session, cipher: CredentialsCipher, row: OnboardingSession, form: ConnectionForm) -> dict:
+    """What the connection form starts with: the field defaults, overlaid with the non-secret values the
+    customer gave before (back from the consent page) or the device's current connection has
+    (re-authentication), so that only what changed must be typed again."""
+    values = {f.name: f.default for f in form.fields}
+    ciphertext = row.pending_settings_ciphertext
+    if ciphertext is None and row.inverter_id is not None:
+        connection = session.get(DeviceConnection, row.inverter_id)
+        if connection is not None and connection.connector == form.connector:
+            ciphertext = connection.settings_ciphertext
+    if ciphertext is None:
+        return values
+    settings = cipher.decrypt(ciphertext.encode())
+    for f in form.fields:
+        if not f.secret and isinstance(settings.get(f.name), str | int | float):
+            values[f.name] = str(settings[f.name])
+    return values
+
+
 def save_connection(
     session: Session,
     cipher: CredentialsCipher,

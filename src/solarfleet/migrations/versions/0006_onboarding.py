@@ -22,13 +22,15 @@ INSTRUCTIONS_DE = {
     "Fronius Solar API": (
         "Fronius-Wechselrichter beantworten die Solar API (JSON über HTTP, Version 1) im Heimnetz. Öffnen Sie "
         "in der Weboberfläche des Wechselrichters Kommunikation → Solar API und schalten Sie sie ein; geben Sie "
-        "solarfleet dann die lokale IP-Adresse des Wechselrichters. Ein Gateway im Haus leitet die Messwerte weiter."
+        "solarfleet dann die lokale IP-Adresse des Wechselrichters. solarfleet liest ihn direkt, wo es diese Adresse "
+        "erreicht; sonst leitet ein Gateway im Haus die Messwerte weiter."
     ),
     "SunSpec Modbus TCP": (
         "Der Wechselrichter spricht SunSpec über Modbus TCP (Port 502) im Heimnetz. Schalten Sie Modbus TCP mit "
         "der SunSpec-Registerbelegung im Installateurmenü ein (SMA: Geräteparameter → Modbus-Server; Kostal: "
         "Einstellungen → Modbus/SunSpec (TCP)), erlauben Sie Schreibzugriff für die Batteriesteuerung und geben "
-        "Sie solarfleet die lokale IP-Adresse und die Unit-ID. Ein Gateway im Haus leitet den Verkehr weiter."
+        "Sie solarfleet die lokale IP-Adresse und die Unit-ID. Wo solarfleet die Adresse nicht selbst erreicht, "
+        "leitet ein Gateway im Haus den Verkehr weiter."
     ),
     "SolarEdge Monitoring API": (
         "Melden Sie sich bei der SolarEdge-Monitoring-Plattform an, öffnen Sie Admin → Standortzugriff → "
@@ -58,11 +60,34 @@ INSTRUCTIONS_DE = {
     ),
 }
 
+# The English texts of 0002 said a gateway always relays local devices; onboarding now reads them directly
+# where it can, and marks them as needing a gateway only where it cannot.
+LOCAL_INSTRUCTIONS = {
+    "Fronius Solar API": (
+        "A gateway in the home relays the readings.",
+        "solarfleet reads it directly where it can reach that address; where not, a gateway in the home relays "
+        "the readings.",
+    ),
+    "SunSpec Modbus TCP": (
+        "A gateway in the home relays the traffic.",
+        "Where solarfleet cannot reach the address itself, a gateway in the home relays the traffic.",
+    ),
+}
+
 cloud_services = sa.table(
     "cloud_services",
     sa.column("name", sa.String()),
+    sa.column("instructions", sa.Text()),
     sa.column("instructions_translations", sa.JSON()),
 )
+
+
+def _replace_in_instructions(name: str, old: str, new: str) -> None:
+    op.execute(
+        cloud_services.update()
+        .where(cloud_services.c.name == name)
+        .values(instructions=sa.func.replace(cloud_services.c.instructions, old, new))
+    )
 
 
 def upgrade() -> None:
@@ -133,9 +158,13 @@ def upgrade() -> None:
         op.execute(
             cloud_services.update().where(cloud_services.c.name == name).values(instructions_translations={"de": text})
         )
+    for name, (old, new) in LOCAL_INSTRUCTIONS.items():
+        _replace_in_instructions(name, old, new)
 
 
 def downgrade() -> None:
+    for name, (old, new) in LOCAL_INSTRUCTIONS.items():
+        _replace_in_instructions(name, new, old)
     with op.batch_alter_table("cloud_services", schema=None) as batch_op:
         batch_op.drop_column("instructions_translations")
     with op.batch_alter_table("organisations", schema=None) as batch_op:
