@@ -13,6 +13,9 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 from sqlalchemy import select, update
 
 from connect_ui.sessions import CANCEL_URL, SUCCESS_URL, inverter, read_session, start_onboarding
@@ -298,6 +301,7 @@ def test_forms_need_the_sessions_token_and_a_same_site_origin(client, partner, u
     path = f"{walker.base}/type"
     assert client.post(path, data={"device_type": "iv"}).status_code == 403
     assert client.post(path, data={"device_type": "iv", "csrf_token": "x" * 43}).status_code == 403
+    assert client.post(path, data={"device_type": "iv", "csrf_token": "é" * 43}).status_code == 403
     other = start_onboarding(client, partner, user["id"])
     other_walker = Walker(client, other["authentication_url"])
     other_walker.open()
@@ -390,6 +394,8 @@ def test_expired_and_unknown_links_show_clear_pages(client, partner, user, datab
 
     unknown = client.get(f"/connect/s/{uuid.uuid4()}/{'A' * 22}")
     assert unknown.status_code == 404
+    assert client.get(f"/connect/s/{session['id']}/{'é' * 22}").status_code == 404
+    assert client.get(f"/connect/d/{uuid.uuid4()}/é").status_code == 404
     tampered = re.sub(r"/[^/]+$", "/" + "B" * 22, Walker(client, session["authentication_url"]).start)
     assert client.get(tampered).status_code == 404
 
@@ -429,6 +435,26 @@ def test_the_session_language_is_spoken_and_others_fall_back_to_english(client, 
     assert "What would you like to connect?" in page.text
 
 
+@pytest.mark.parametrize(
+    ("fields", "wrong"),
+    [
+        ({"pv_kwp": "abc", "battery_kwh": ""}, "pv_kwp"),
+        ({"pv_kwp": "-1", "battery_kwh": ""}, "pv_kwp"),
+        ({"pv_kwp": "nan", "battery_kwh": ""}, "pv_kwp"),
+        ({"pv_kwp": "5", "battery_kwh": "-5"}, "battery_kwh"),
+        ({"pv_kwp": "5", "battery_kwh": "900"}, "battery_kwh"),
+        ({"pv_kwp": "", "battery_kwh": "5"}, "pv_kwp"),
+    ],
+)
+def test_impossible_home_sizes_are_refused_at_their_field(client, partner, user, fields, wrong):
+    walker = Walker(client, start_onboarding(client, partner, user["id"], device_type="iv")["authentication_url"])
+    walker.open()
+    walker.choose("solarfleet Simulator")
+    response = walker.post("connection", **fields)
+    assert response.status_code == 422
+    assert re.search(rf'id="{wrong}-error"', response.text), response.text
+
+
 def test_a_model_without_a_connector_cannot_be_chosen(client, partner, user):
     walker = Walker(client, start_onboarding(client, partner, user["id"], device_type="iv")["authentication_url"])
     walker.open()
@@ -442,3 +468,31 @@ def test_a_model_without_a_connector_cannot_be_chosen(client, partner, user):
     assert filtered.text.lstrip().startswith('<fieldset id="models"')
     assert "SolarEdge Home Hub" in filtered.text
     assert "Fronius" not in filtered.text
+
+
+FORM_TEXT = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=40)
+
+
+@examples(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    model=st.sampled_from(
+        ["solarfleet Simulator", "SolarEdge Home Hub", "Fronius Symo GEN24 Plus", "SMA Sunny Tripower Smart Energy"]
+    ),
+    step=st.sampled_from(["type", "model", "connection", "consent", "retry", "gateway"]),
+    fields=st.dictionaries(
+        st.sampled_from(
+            [
+                *("device_type", "device_model_id", "manufacturer", "consent", "pv_kwp", "battery_kwh", "api_key"),
+                *("site_id", "host", "device_id", "port", "unit_id", "lang"),
+            ]
+        ),
+        FORM_TEXT,
+        max_size=6,
+    ),
+)
+def test_no_form_a_customer_can_send_makes_a_step_fail(client, partner, user, model, step, fields):
+    walker = Walker(client, start_onboarding(client, partner, user["id"], device_type="iv")["authentication_url"])
+    walker.open()
+    walker.choose(model)
+    response = walker.post(step, follow=False, **fields)
+    assert response.status_code in (200, 303, 403, 422), response.text

@@ -173,7 +173,10 @@ FORMS: dict[str, ConnectionForm] = {
             ),
             local_address=False,
             settings=_simulated_home,
-            field_of_setting={"battery": "battery_kwh"},
+            # The battery's own model names its sizes; all of them follow from the capacity asked for.
+            field_of_setting=dict.fromkeys(
+                ("battery", "capacity_kwh", "max_charge_w", "max_discharge_w"), "battery_kwh"
+            ),
         ),
     )
 }

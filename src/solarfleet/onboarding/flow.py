@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -146,9 +147,11 @@ def save_connection(
         validate_settings(form.connector, settings)
     except FormValueError as error:
         return {error.field: str(error)}
-    except InvalidConnectionSettings as error:
+    except (InvalidConnectionSettings, ValidationError) as error:
+        # ValidationError: a settings builder that assembles models of its own (the simulator's home).
+        issues = error.errors if isinstance(error, InvalidConnectionSettings) else error.errors(include_input=False)
         problems: dict[str, str] = {}
-        for issue in error.errors:
+        for issue in issues:
             problems.setdefault(form.field_for(tuple(issue["loc"])), issue["msg"])
         return problems
     row.pending_settings_ciphertext = cipher.encrypt(settings).decode()

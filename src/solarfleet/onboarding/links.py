@@ -29,7 +29,8 @@ class ConnectLinks:
         return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
 
     def verify(self, purpose: str, subject: uuid.UUID, mac: str) -> bool:
-        return hmac.compare_digest(self.mac(purpose, subject), mac)
+        # As bytes: compare_digest refuses str with characters beyond ASCII, which a forged address may hold.
+        return hmac.compare_digest(self.mac(purpose, subject).encode(), mac.encode())
 
     def session_path(self, session_id: uuid.UUID) -> str:
         return f"{CONNECT_PREFIX}/s/{session_id}/{self.mac('session', session_id)}"

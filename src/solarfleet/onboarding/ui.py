@@ -217,7 +217,8 @@ def _forged(request: Request, form: dict[str, str], expected: str) -> bool:
     """A form not sent by our own page: another site's (the browser says so) or without the right token."""
     if request.headers.get("sec-fetch-site") == "cross-site":
         return True
-    return not hmac.compare_digest(form.get("csrf_token", ""), expected)
+    # As bytes: compare_digest refuses str with characters beyond ASCII, which a forged form may send.
+    return not hmac.compare_digest(form.get("csrf_token", "").encode(), expected.encode())
 
 
 def _refused(page: Page) -> Response:
