@@ -122,7 +122,7 @@ def _device_model_out(row: dict[str, Any]) -> DeviceModelOutput:
 
 def _fields(row: dict[str, Any], now: datetime, links: ConnectLinks) -> dict[str, Any]:
     fields = {name: row[name] for name in _STORED_FIELDS}
-    inverter_id = row["id"]
+    fields["authorization_url"], fields["embeddable_url"] = links.device_urls(row["id"])
     fields.update(
         device_model=_device_model_out(row),
         owner=OwnerOutput(
@@ -140,8 +140,6 @@ def _fields(row: dict[str, Any], now: datetime, links: ConnectLinks) -> dict[str
         solar_surplus_w=derived.solar_surplus_w(row["current_solar_production_w"], row["household_consumption_w"]),
         needs_gateway=_needs_gateway(row),
         action_needed=bool(row["action_needed"]),
-        authorization_url=links.authorization_url(inverter_id),
-        embeddable_url=links.embeddable_url(inverter_id),
     )
     return fields
 
