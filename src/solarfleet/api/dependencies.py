@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from solarfleet.auth.tokens import InvalidToken
-from solarfleet.onboarding.links import ConnectLinks
+from solarfleet.onboarding.links import ConnectLinks, links_for
 from solarfleet.organisations.service import active_client_organisation
 
 bearer = HTTPBearer(auto_error=False, description="Access token from POST /oauth2/token/")
@@ -98,7 +98,7 @@ IncludeDeleted = Annotated[bool, Query(description="If true, includes soft-delet
 async def connect_links(request: Request) -> ConnectLinks:
     """The Connect UI's addresses, under the configured public address or else the one this request came to."""
     state = request.app.state
-    return ConnectLinks(state.connect_links_key, state.settings.public_url or str(request.base_url))
+    return links_for(state.connect_links_key, state.settings.public_url or str(request.base_url))
 
 
 Links = Annotated[ConnectLinks, Depends(connect_links)]

@@ -13,6 +13,7 @@ import hmac
 import ipaddress
 import re
 import uuid
+from functools import lru_cache
 from urllib.parse import urlsplit, urlunsplit
 
 CONNECT_PREFIX = "/connect"
@@ -21,14 +22,18 @@ _KEY_LABEL = b"solarfleet connect-ui links v1"
 
 class ConnectLinks:
     def __init__(self, signing_key: bytes, base_url: str) -> None:
-        self._key = hmac.new(signing_key, _KEY_LABEL, hashlib.sha256).digest()
+        # Keyed BLAKE2b is a MAC in its own right, and about four times faster than HMAC-SHA256 here: the
+        # inverter list signs every device of a user on each read.
+        self._key = hashlib.blake2b(_KEY_LABEL, key=signing_key[:64], digest_size=32).digest()
         self.base_url = base_url.rstrip("/")
+        self._device_base = f"{self.base_url}{CONNECT_PREFIX}/d/"
 
     def mac(self, purpose: str, subject: uuid.UUID) -> str:
-        # hmac.digest: the one-shot C path, several times faster than an HMAC object; the inverter list
-        # signs every device of a user on each read.
-        digest = hmac.digest(self._key, f"{purpose}:{subject}".encode(), "sha256")
-        return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+        return self._sign(f"{purpose}:{subject}")
+
+    def _sign(self, text: str) -> str:
+        digest = hashlib.blake2b(text.encode(), key=self._key, digest_size=16).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
     def verify(self, purpose: str, subject: uuid.UUID, mac: str) -> bool:
         # As bytes: compare_digest refuses str with characters beyond ASCII, which a forged address may hold.
@@ -40,13 +45,18 @@ class ConnectLinks:
     def session_url(self, session_id: uuid.UUID) -> str:
         return self.base_url + self.session_path(session_id)
 
-    def device_path(self, inverter_id: uuid.UUID) -> str:
-        return f"{CONNECT_PREFIX}/d/{inverter_id}/{self.mac('device', inverter_id)}"
-
     def device_urls(self, inverter_id: uuid.UUID) -> tuple[str, str]:
-        """The inverter's `authorization_url` and `embeddable_url` (the same page without chrome)."""
-        authorization = self.base_url + self.device_path(inverter_id)
+        """The inverter's `authorization_url` and `embeddable_url` (the same page without chrome). Built in
+        one go, with one signature, as the inverter list asks for many."""
+        text = str(inverter_id)
+        authorization = f"{self._device_base}{text}/{self._sign('device:' + text)}"
         return authorization, authorization + "/embed"
+
+
+@lru_cache(maxsize=16)
+def links_for(signing_key: bytes, base_url: str) -> ConnectLinks:
+    """One `ConnectLinks` per address the service is reached at (few: the public one, or loopback)."""
+    return ConnectLinks(signing_key, base_url)
 
 
 def with_session_id(url: str, session_id: uuid.UUID) -> str:
