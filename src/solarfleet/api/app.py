@@ -64,8 +64,9 @@ def create_app(settings: Settings, database: Database) -> FastAPI:
     )
     app.state.settings = settings
     app.state.db = database
-    app.state.tokens = TokenService(settings.signing_key())
-    app.state.connect_links_key = settings.signing_key()
+    signing_key = settings.signing_key()
+    app.state.tokens = TokenService(signing_key)
+    app.state.connect_links_key = signing_key
     app.state.credentials_cipher = cipher
     app.state.device_checks = DeviceChecks(
         load_job=partial(flow.check_job, database, cipher),

@@ -494,15 +494,21 @@ def _language(requested: str | None) -> str | None:
     return requested if requested in set(Language) else None
 
 
-def _device_landing(
-    session: DbSession, links: ConnectLinks, inverter_id: uuid.UUID, mac: str, embedded: bool, lang: str | None
+def _embedded(request: Request) -> bool:
+    """Reached through `embeddable_url` (the `/embed` route) rather than `authorization_url`."""
+    return request.scope["route"].path.endswith("/embed")
+
+
+@router.get("/d/{inverter_id}/{mac}")
+@router.get("/d/{inverter_id}/{mac}/embed")
+def device_link(
+    request: Request, inverter_id: uuid.UUID, mac: str, session: DbSession, links: Links, lang: str | None = None
 ) -> Response:
     inverter = _linked_inverter(session, links, inverter_id, mac)
     if inverter is None:
         return _unavailable("unknown")
-    language = _language(lang) or "en"
     model = session.get(DeviceModel, inverter.device_model_id) if inverter.device_model_id else None
-    page = _device_page(session, inverter, embedded, language)
+    page = _device_page(session, inverter, _embedded(request), _language(lang) or "en")
     return page.render(
         "device.html",
         model=model,
@@ -512,51 +518,20 @@ def _device_landing(
     )
 
 
-def _start_from_device_link(
-    request: Request,
-    session: DbSession,
-    links: ConnectLinks,
-    inverter_id: uuid.UUID,
-    mac: str,
-    form: dict[str, str],
-    embedded: bool,
+@router.post("/d/{inverter_id}/{mac}")
+@router.post("/d/{inverter_id}/{mac}/embed")
+def start_from_device_link(
+    request: Request, inverter_id: uuid.UUID, mac: str, session: DbSession, links: Links, form: Form
 ) -> Response:
     inverter = _linked_inverter(session, links, inverter_id, mac)
     if inverter is None:
         return _unavailable("unknown")
+    embedded = _embedded(request)
     page = _device_page(session, inverter, embedded, form.get("lang") or "en")
     if _forged(request, form, links.mac("start", inverter.id)):
         return _refused(page)
     row = flow.device_link_session(session, inverter.id, embedded, _language(form.get("lang")), utcnow())
     return page.redirect(links.session_path(row.id))
-
-
-@router.get("/d/{inverter_id}/{mac}")
-def device_link(
-    inverter_id: uuid.UUID, mac: str, session: DbSession, links: Links, lang: str | None = None
-) -> Response:
-    return _device_landing(session, links, inverter_id, mac, embedded=False, lang=lang)
-
-
-@router.post("/d/{inverter_id}/{mac}")
-def start_from_device_link(
-    request: Request, inverter_id: uuid.UUID, mac: str, session: DbSession, links: Links, form: Form
-) -> Response:
-    return _start_from_device_link(request, session, links, inverter_id, mac, form, embedded=False)
-
-
-@router.get("/d/{inverter_id}/{mac}/embed")
-def embeddable_device_link(
-    inverter_id: uuid.UUID, mac: str, session: DbSession, links: Links, lang: str | None = None
-) -> Response:
-    return _device_landing(session, links, inverter_id, mac, embedded=True, lang=lang)
-
-
-@router.post("/d/{inverter_id}/{mac}/embed")
-def start_from_embeddable_link(
-    request: Request, inverter_id: uuid.UUID, mac: str, session: DbSession, links: Links, form: Form
-) -> Response:
-    return _start_from_device_link(request, session, links, inverter_id, mac, form, embedded=True)
 
 
 def install_connect_ui(app) -> None:
